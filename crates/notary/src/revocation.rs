@@ -1,0 +1,1 @@
+//! Revocation (stub: being written).

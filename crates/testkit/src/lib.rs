@@ -1,0 +1,44 @@
+//! Test support for Signet: where the upstream vectors are, and test PKI.
+//!
+//! Tests read the Notary Project vectors from `../shared/vectors` relative to
+//! the repository root; this crate finds that directory and fails loudly,
+//! naming the path it tried, when it is missing, so no test passes silently
+//! without its data. Later issues add the real peers (registries, TSA, OCSP
+//! responder, notation) that tests start on loopback.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+
+pub mod pki;
+
+/// The repository root (the workspace directory).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+/// `../shared/vectors/notation` next to the repository; panics with the path
+/// it tried when the vectors are not there.
+pub fn vectors() -> PathBuf {
+    let dir = repo_root().join("../shared/vectors/notation");
+    assert!(
+        dir.join("INDEX.md").is_file(),
+        "upstream Notary Project vectors not found at {} — tests need ../shared/vectors next to the repository",
+        dir.display()
+    );
+    dir
+}
+
+/// A path inside the notation vectors.
+pub fn vector(rel: &str) -> PathBuf {
+    let p = vectors().join(rel);
+    assert!(p.exists(), "vector file missing: {}", p.display());
+    p
+}
+
+/// The bytes of a vector file.
+pub fn read_vector(rel: &str) -> Vec<u8> {
+    std::fs::read(vector(rel)).unwrap()
+}

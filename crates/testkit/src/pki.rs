@@ -1,0 +1,1 @@
+//! Generated test PKI (being written).
