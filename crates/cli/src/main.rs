@@ -1,1 +1,93 @@
-fn main() {}
+//! `signet`: sign and verify container images with Notary Project signatures.
+//!
+//! This binary is glue: it parses flags, finds the config directory, and
+//! calls the `notary` and `oci` libraries. Every decision lives in those.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod config;
+mod output;
+
+use commands::{cert, key, policy, quickstart, sign, verify};
+
+/// Sign and verify container images with Notary Project signatures.
+///
+/// Signatures are byte-compatible with notation: what signet signs, `notation
+/// verify` accepts, and the other way round. The config directory uses
+/// notation's layout (signingkeys.json, localkeys/, truststore/, trustpolicy.json).
+///
+/// New here? `signet quickstart` walks through signing and verifying an image
+/// in an OCI layout on disk, printing each step.
+#[derive(Debug, Parser)]
+#[command(name = "signet", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Config directory (keys, trust store, trust policy).
+    /// Default: $XDG_CONFIG_HOME/signet or ~/.config/signet.
+    #[arg(long, global = true, env = "SIGNET_CONFIG", value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+
+    /// More logging (-v debug, -vv trace); also RUST_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign an artifact (an image in an OCI layout on disk).
+    Sign(sign::Args),
+    /// Verify the signatures of an artifact against the trust policy.
+    Verify(verify::Args),
+    /// Manage certificates in the trust store, and generate test certificates.
+    #[command(subcommand)]
+    Cert(cert::Command),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(key::Command),
+    /// Manage the trust policy.
+    #[command(subcommand)]
+    Policy(policy::Command),
+    /// From nothing: make a sample image, a test key, sign, trust and verify — printing each step.
+    Quickstart(quickstart::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    let config = match config::ConfigDir::resolve(cli.config_dir) {
+        Ok(c) => c,
+        Err(e) => return output::fail(&e),
+    };
+    let result = match cli.command {
+        Command::Sign(args) => sign::run(&config, args),
+        Command::Verify(args) => verify::run(&config, args),
+        Command::Cert(cmd) => cert::run(&config, cmd),
+        Command::Key(cmd) => key::run(&config, cmd),
+        Command::Policy(cmd) => policy::run(&config, cmd),
+        Command::Quickstart(args) => quickstart::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => output::fail(&e),
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod cert;
+pub mod key;
+pub mod policy;
+pub mod quickstart;
+pub mod sign;
+pub mod verify;

@@ -1,0 +1,175 @@
+//! `signet sign`: sign an artifact with a local key.
+
+use std::{collections::BTreeMap, path::Path, process::ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::Args as ClapArgs;
+use notary::{
+    Descriptor,
+    crypto::PrivateKey,
+    envelope::{self, EnvelopeFormat, SignRequest, SigningScheme},
+    x509,
+};
+use oci::{ArtifactStore, LayoutReference, OciLayout, Target, signature};
+use serde_json::json;
+use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+
+use crate::{config::ConfigDir, output::Format};
+
+/// The signing agent written into every signature's unprotected header.
+pub const SIGNING_AGENT: &str = concat!("signet/", env!("CARGO_PKG_VERSION"));
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// The artifact: an OCI image layout directory and a tag or digest,
+    /// `DIR:TAG` or `DIR@sha256:HEX`.
+    #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
+    pub oci_layout: String,
+    /// Signing key name (see `signet key list`); default: the default key.
+    #[arg(short, long)]
+    pub key: Option<String>,
+    /// Envelope format.
+    #[arg(long, default_value = "jws", value_parser = ["jws", "cose"])]
+    pub signature_format: String,
+    /// Signature lifetime, e.g. 24h, 30d, 90m; none by default.
+    #[arg(short, long, value_parser = parse_duration)]
+    pub expiry: Option<Duration>,
+    /// Metadata to sign into the payload as annotations, KEY=VALUE. Repeatable.
+    #[arg(short = 'm', long = "user-metadata", value_parser = parse_kv)]
+    pub user_metadata: Vec<(String, String)>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// `24h`, `30m`, `2s`, `7d`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: expected e.g. 24h, 7d, 90m, 30s"))?;
+    let d = match unit {
+        "s" => Duration::seconds(n),
+        "m" => Duration::minutes(n),
+        "h" => Duration::hours(n),
+        "d" => Duration::days(n),
+        _ => return Err(format!("invalid duration unit in {s:?}: use s, m, h or d")),
+    };
+    if d <= Duration::ZERO {
+        return Err("the expiry must be positive".into());
+    }
+    Ok(d)
+}
+
+/// `KEY=VALUE`.
+pub fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("invalid metadata {s:?}: expected KEY=VALUE")),
+    }
+}
+
+/// What a signing produced.
+pub struct Signed {
+    pub target: Descriptor,
+    pub signature_manifest: Descriptor,
+}
+
+pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
+    let reference = LayoutReference::parse(&args.oci_layout)?;
+    if matches!(reference.target, Target::Tag(_)) {
+        eprintln!(
+            "Warning: Always sign the artifact using digest(@sha256:...) rather than a tag(:{}) because tags are mutable and a tag reference can point to a different artifact than the one signed.",
+            reference.target.as_str()
+        );
+    }
+    let format = EnvelopeFormat::from_name(&args.signature_format)
+        .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;
+    let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
+    let signed = sign_layout(
+        config,
+        &reference,
+        args.key.as_deref(),
+        format,
+        args.expiry,
+        &metadata,
+    )?;
+    let shown = format!("{}@{}", reference.path.as_path().display(), signed.target.digest);
+    match args.output {
+        Format::Text => {
+            println!("Successfully signed {shown}");
+            println!("Pushed the signature to {}", signed.signature_manifest.digest);
+        }
+        Format::Json => crate::output::json(&json!({
+            "reference": shown,
+            "digest": signed.target.digest.as_str(),
+            "signature": signed.signature_manifest,
+            "signatureFormat": format.name(),
+        })),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Signs the artifact `reference` names in its layout with key `key_name`.
+pub fn sign_layout(
+    config: &ConfigDir,
+    reference: &LayoutReference,
+    key_name: Option<&str>,
+    format: EnvelopeFormat,
+    expiry: Option<Duration>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Signed> {
+    let keys = config.load_signing_keys()?;
+    let suite = keys.get(key_name)?;
+    let (Some(key_path), Some(cert_path)) = (&suite.key_path, &suite.cert_path) else {
+        bail!(
+            "signing key {:?} is a plugin key; plugin signing is not supported yet",
+            suite.name
+        );
+    };
+    let key = load_key(key_path)?;
+    let chain = x509::read_certificates(
+        &std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?,
+    )
+    .with_context(|| format!("reading certificates {}", cert_path.display()))?;
+    let mut layout = OciLayout::open(reference.path.as_path())?;
+    let mut target = layout.resolve(reference.target.as_str())?;
+    target.annotations = (!metadata.is_empty()).then(|| metadata.clone());
+
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let request = SignRequest {
+        format,
+        payload: envelope::payload_for(&target),
+        signing_time: now,
+        expiry: expiry.map(|d| now + d),
+        signing_scheme: SigningScheme::X509,
+        extended: Vec::new(),
+        signing_agent: Some(SIGNING_AGENT.to_owned()),
+        certificate_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
+        signer: &key,
+    };
+    let bytes = envelope::sign(&request)?;
+    let thumbprints: Vec<String> = chain.iter().map(|c| c.sha256_thumbprint()).collect();
+    let mut annotations = BTreeMap::new();
+    let (k, v) = signature::thumbprint_annotation(&thumbprints);
+    annotations.insert(k, v);
+    annotations.insert(
+        oci::manifest::ANNOTATION_CREATED.to_owned(),
+        now.format(&Rfc3339).context("formatting the signing time")?,
+    );
+    let subject = Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size);
+    let manifest =
+        signature::push_signature(&mut layout, &subject, format.media_type(), &bytes, annotations)?;
+    Ok(Signed {
+        target: subject,
+        signature_manifest: manifest,
+    })
+}
+
+fn load_key(path: &Path) -> Result<PrivateKey> {
+    let pem = std::fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
+    PrivateKey::from_pem(&pem).with_context(|| format!("loading key {}", path.display()))
+}

@@ -1,0 +1,226 @@
+//! `signet verify`: verify an artifact's signatures against the trust policy.
+
+use std::{collections::BTreeMap, process::ExitCode};
+
+use anyhow::{Context, Result, bail};
+use clap::Args as ClapArgs;
+use notary::{
+    Descriptor,
+    policy::{TrustPolicyDocument, VerificationLevel},
+    truststore::DirTrustStore,
+    verifier::{CheckStatus, Outcome, Verdict, Verifier, VerifyRequest},
+};
+use oci::{ArtifactStore, LayoutReference, MAX_ENVELOPE_SIZE, OciLayout, signature};
+use serde_json::{Value, json};
+
+use crate::{commands::sign::parse_kv, config::ConfigDir, output::Format};
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// The artifact: an OCI image layout directory and a tag or digest,
+    /// `DIR:TAG` or `DIR@sha256:HEX`.
+    #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
+    pub oci_layout: String,
+    /// The trust policy scope the layout stands for, e.g. `local/myimage`.
+    /// Default: `local/<name of DIR>`.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Metadata the signature must carry, KEY=VALUE. Repeatable.
+    #[arg(short = 'm', long = "user-metadata", value_parser = parse_kv)]
+    pub user_metadata: Vec<(String, String)>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+/// The result for one artifact.
+pub struct Report {
+    pub reference: String,
+    pub target: Descriptor,
+    pub outcomes: Vec<(Descriptor, Outcome)>,
+    pub accepted: Option<usize>,
+}
+
+pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
+    let reference = LayoutReference::parse(&args.oci_layout)?;
+    let scope = match args.scope {
+        Some(s) => s,
+        None => default_scope(&reference)?,
+    };
+    let metadata: BTreeMap<String, String> = args.user_metadata.into_iter().collect();
+    let report = verify_layout(config, &reference, &scope, &metadata)?;
+    let ok = report.accepted.is_some();
+    match args.output {
+        Format::Text => print_text(&report),
+        Format::Json => crate::output::json(&report_json(&report)),
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// `local/<directory name>`.
+pub fn default_scope(reference: &LayoutReference) -> Result<String> {
+    let dir = std::fs::canonicalize(reference.path.as_path())
+        .with_context(|| format!("cannot open OCI layout {}", reference.path.as_path().display()))?;
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the layout directory has no name")?;
+    Ok(format!("local/{name}"))
+}
+
+/// Verifies the artifact `reference` names; stops at the first accepted signature.
+pub fn verify_layout(
+    config: &ConfigDir,
+    reference: &LayoutReference,
+    scope: &str,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Report> {
+    let policy_path = config.trust_policy_path();
+    let policy_bytes = std::fs::read(&policy_path).with_context(|| {
+        format!(
+            "trust policy is not present at {}. Create one with `signet policy init` or `signet policy import FILE`",
+            policy_path.display()
+        )
+    })?;
+    let policy = TrustPolicyDocument::from_json(&policy_bytes)
+        .with_context(|| format!("invalid trust policy {}", policy_path.display()))?;
+    let store = DirTrustStore::new(config.root());
+    let verifier = Verifier::new(&policy, &store);
+
+    let layout = OciLayout::open(reference.path.as_path())?;
+    let target = layout.resolve(reference.target.as_str())?;
+    let artifact_reference = format!("{scope}@{}", target.digest);
+    let shown = format!("{}@{}", reference.path.as_path().display(), target.digest);
+    let statement = verifier
+        .statement_for(&artifact_reference)
+        .map_err(anyhow::Error::msg)?;
+    let mut report = Report {
+        reference: shown,
+        target: target.clone(),
+        outcomes: Vec::new(),
+        accepted: None,
+    };
+    if statement.signature_verification.level == VerificationLevel::Skip {
+        // Nothing is read at level skip, as in notation.
+        let outcome = verifier.verify(&VerifyRequest {
+            artifact_reference: &artifact_reference,
+            target: &target,
+            envelope_media_type: "",
+            envelope: &[],
+            user_metadata: metadata,
+        });
+        report.outcomes.push((target.clone(), outcome));
+        report.accepted = Some(0);
+        return Ok(report);
+    }
+    let signatures = signature::list_signatures(&layout, &target)?;
+    if signatures.is_empty() {
+        bail!(
+            "no signature is associated with {}, make sure the artifact was signed successfully",
+            report.reference
+        );
+    }
+    for sig in signatures.iter().take(oci::MAX_SIGNATURES) {
+        let envelope = match layout.fetch(&sig.envelope, MAX_ENVELOPE_SIZE) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(signature = %sig.manifest.digest, "cannot read the signature envelope: {e}");
+                continue;
+            }
+        };
+        let outcome = verifier.verify(&VerifyRequest {
+            artifact_reference: &artifact_reference,
+            target: &target,
+            envelope_media_type: &sig.envelope.media_type,
+            envelope: &envelope,
+            user_metadata: metadata,
+        });
+        let accepted = outcome.is_accepted();
+        report.outcomes.push((sig.manifest.clone(), outcome));
+        if accepted {
+            report.accepted = Some(report.outcomes.len() - 1);
+            break;
+        }
+    }
+    Ok(report)
+}
+
+fn print_text(report: &Report) {
+    for (_, outcome) in &report.outcomes {
+        for r in outcome.logged_failures() {
+            eprintln!(
+                "Warning: {} was set to \"log\" and failed with error: {}",
+                r.check.as_str(),
+                r.failure().unwrap_or_default()
+            );
+        }
+    }
+    match report.accepted.and_then(|i| report.outcomes.get(i)) {
+        Some((_, o)) if o.verdict == Verdict::Skipped => {
+            println!(
+                "Trust policy is configured to skip signature verification for {}",
+                report.reference
+            )
+        }
+        Some((sig, _)) => {
+            println!("Successfully verified signature for {}", report.reference);
+            tracing::info!(signature = %sig.digest, "verified signature");
+        }
+        None => {
+            for (sig, outcome) in &report.outcomes {
+                let reason = match &outcome.verdict {
+                    Verdict::Failed { check, reason } => {
+                        format!("{} validation failed. Failure reason: {reason}", check.as_str())
+                    }
+                    Verdict::Inconclusive { reason } => format!("verification inconclusive: {reason}"),
+                    _ => continue,
+                };
+                eprintln!("signature {}: {reason}", sig.digest);
+            }
+            eprintln!(
+                "Error: signature verification failed for all the signatures associated with {}",
+                report.reference
+            );
+        }
+    }
+}
+
+fn outcome_json(sig: &Descriptor, o: &Outcome) -> Value {
+    let results: Vec<Value> = o
+        .results
+        .iter()
+        .map(|r| {
+            let (status, message) = match &r.status {
+                CheckStatus::Passed(note) => ("passed", note.clone()),
+                CheckStatus::Failed(m) => ("failed", Some(m.clone())),
+                CheckStatus::NotChecked(m) => ("not checked", Some(m.clone())),
+            };
+            json!({ "type": r.check.as_str(), "action": r.action.as_str(), "result": status, "message": message })
+        })
+        .collect();
+    let (verdict, reason) = match &o.verdict {
+        Verdict::Verified => ("verified", None),
+        Verdict::Skipped => ("skipped", None),
+        Verdict::Failed { reason, .. } => ("failed", Some(reason.clone())),
+        Verdict::Inconclusive { reason } => ("inconclusive", Some(reason.clone())),
+    };
+    json!({
+        "signature": sig.digest.as_str(),
+        "trustPolicy": o.policy_name,
+        "level": o.level.map(|l| l.name()),
+        "verdict": verdict,
+        "reason": reason,
+        "results": results,
+        "signingTime": o.envelope.as_ref().and_then(|e| e.signed.signing_time).map(|t| t.to_string()),
+    })
+}
+
+/// The JSON form of a report, for `--output json`.
+pub fn report_json(report: &Report) -> Value {
+    json!({
+        "reference": report.reference,
+        "digest": report.target.digest.as_str(),
+        "verified": report.accepted.is_some(),
+        "signatures": report.outcomes.iter().map(|(s, o)| outcome_json(s, o)).collect::<Vec<_>>(),
+    })
+}

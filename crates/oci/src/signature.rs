@@ -1,0 +1,219 @@
+//! Notary signature manifests: building and pushing them, and finding them
+//! again.
+//!
+//! Two styles exist in the wild and both are read:
+//!
+//! * OCI 1.1 (what notation writes today, and what Signet writes):
+//!   `artifactType = application/vnd.cncf.notary.signature`, `config` = the
+//!   empty descriptor with `"data":"e30="`, one layer (the envelope), `subject`.
+//! * Legacy (notation 1.0, every e2e layout): no `artifactType`,
+//!   `config.mediaType = application/vnd.cncf.notary.signature` (blob `{}`).
+//!
+//! As in notation-go, a manifest of the OCI 1.1 style whose config is not the
+//! empty descriptor is skipped with a warning, and a signature manifest without
+//! exactly one layer is an error. The envelope itself is not looked at here:
+//! deciding whether its media type is an envelope format is the verifier's job.
+
+use std::collections::BTreeMap;
+
+use notary::Descriptor;
+use time::{OffsetDateTime, UtcOffset};
+use tracing::warn;
+
+use crate::{
+    ArtifactStore, Error, MAX_ENVELOPE_SIZE, MAX_MANIFEST_SIZE, MAX_SIGNATURES,
+    manifest::{
+        ANNOTATION_CREATED, ANNOTATION_THUMBPRINT_S256, ARTIFACT_TYPE_NOTARY_SIGNATURE, EMPTY_JSON,
+        ImageManifest, MEDIA_TYPE_EMPTY_JSON, MEDIA_TYPE_OCI_MANIFEST, empty_descriptor, is_empty_descriptor,
+        to_go_json,
+    },
+};
+
+/// A signature of an artifact: its manifest and the envelope blob it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRef {
+    /// The signature manifest, with its artifact type and annotations.
+    pub manifest: Descriptor,
+    /// The manifest's single layer: the signature envelope.
+    pub envelope: Descriptor,
+}
+
+/// Builds the OCI 1.1 signature manifest for `envelope` over `subject`, byte for
+/// byte as notation does. Returns the manifest JSON and the envelope's descriptor.
+///
+/// The subject is reduced to media type, digest and size; `annotations`
+/// (usually [`thumbprint_annotation`] and [`created_annotation`]) are left out
+/// of the manifest when empty.
+pub fn signature_manifest(
+    subject: &Descriptor,
+    envelope_media_type: &str,
+    envelope: &[u8],
+    annotations: BTreeMap<String, String>,
+) -> (Vec<u8>, Descriptor) {
+    let envelope_desc = Descriptor::of(envelope_media_type, envelope);
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_owned()),
+        artifact_type: Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
+        config: empty_descriptor(),
+        layers: vec![envelope_desc.clone()],
+        subject: Some(Descriptor::new(
+            subject.media_type.clone(),
+            subject.digest.clone(),
+            subject.size,
+        )),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+    };
+    // Strings, integers and string maps always serialise; there is no input
+    // that makes this fail.
+    #[allow(clippy::expect_used)]
+    let bytes = to_go_json(&manifest).expect("a manifest of strings and integers serialises");
+    (bytes, envelope_desc)
+}
+
+/// Pushes a signature of `subject` to `store`: the empty config blob, the
+/// envelope blob, then the manifest (in that order, so the manifest never
+/// refers to content the store lacks). Returns the manifest's descriptor.
+pub fn push_signature(
+    store: &mut dyn ArtifactStore,
+    subject: &Descriptor,
+    envelope_media_type: &str,
+    envelope: &[u8],
+    annotations: BTreeMap<String, String>,
+) -> Result<Descriptor, Error> {
+    let (manifest, _) = signature_manifest(subject, envelope_media_type, envelope, annotations);
+    store.push(MEDIA_TYPE_EMPTY_JSON, EMPTY_JSON)?;
+    store.push(envelope_media_type, envelope)?;
+    store.push(MEDIA_TYPE_OCI_MANIFEST, &manifest)
+}
+
+/// The `io.cncf.notary.x509chain.thumbprint#S256` annotation: its key, and as
+/// value a JSON array of the lowercase-hex SHA-256 of each certificate in the
+/// chain, leaf first — e.g. `["e38aea13…"]`.
+pub fn thumbprint_annotation(cert_sha256_hex: &[String]) -> (String, String) {
+    let value = String::from_utf8(to_go_json(&cert_sha256_hex).unwrap_or_default()).unwrap_or_default();
+    (ANNOTATION_THUMBPRINT_S256.to_owned(), value)
+}
+
+/// The `org.opencontainers.image.created` annotation for a signature made at
+/// `signing_time`: UTC, RFC 3339, whole seconds (`2023-03-14T08:10:02Z`).
+pub fn created_annotation(signing_time: OffsetDateTime) -> (String, String) {
+    let t = signing_time.to_offset(UtcOffset::UTC);
+    let value = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    (ANNOTATION_CREATED.to_owned(), value)
+}
+
+/// The Notary signatures of `subject` in `store`, in the order the store lists
+/// its referrers, at most [`MAX_SIGNATURES`] of them.
+///
+/// Each signature manifest is fetched (at most [`MAX_MANIFEST_SIZE`] bytes) and
+/// checked for shape; the returned manifest descriptor carries the artifact type
+/// and the annotations the manifest itself has, not what a referrers listing
+/// claimed. Manifests that are not signature manifests of `subject` are skipped
+/// with a warning; a signature manifest that is not an OCI image manifest or
+/// does not have exactly one layer is an error, as in notation.
+pub fn list_signatures(store: &dyn ArtifactStore, subject: &Descriptor) -> Result<Vec<SignatureRef>, Error> {
+    let referrers = store.referrers(&subject.digest, Some(ARTIFACT_TYPE_NOTARY_SIGNATURE))?;
+    let mut signatures = Vec::new();
+    for referrer in referrers {
+        if signatures.len() == MAX_SIGNATURES {
+            warn!(
+                subject = %subject.digest,
+                limit = MAX_SIGNATURES,
+                "artifact has more signatures than the limit; only the first ones are examined"
+            );
+            break;
+        }
+        if referrer.media_type != MEDIA_TYPE_OCI_MANIFEST {
+            return Err(Error::SignatureMediaType {
+                digest: referrer.digest,
+                expected: MEDIA_TYPE_OCI_MANIFEST,
+                actual: referrer.media_type,
+            });
+        }
+        let plain = Descriptor::new(
+            referrer.media_type.clone(),
+            referrer.digest.clone(),
+            referrer.size,
+        );
+        let bytes = store.fetch(&plain, MAX_MANIFEST_SIZE)?;
+        let manifest: ImageManifest = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(format!("signature manifest {}", referrer.digest), e))?;
+
+        let style_ok = match manifest.artifact_type.as_deref() {
+            None => manifest.config.media_type == ARTIFACT_TYPE_NOTARY_SIGNATURE,
+            Some(ARTIFACT_TYPE_NOTARY_SIGNATURE) => {
+                let empty = is_empty_descriptor(&manifest.config);
+                if !empty {
+                    warn!(
+                        manifest = %referrer.digest,
+                        config = %manifest.config.media_type,
+                        "skipping signature manifest: artifactType is the Notary signature but config is not the empty descriptor"
+                    );
+                }
+                empty
+            }
+            Some(_) => false,
+        };
+        let subject_ok = manifest
+            .subject
+            .as_ref()
+            .is_some_and(|s| s.digest == subject.digest);
+        if !style_ok || !subject_ok {
+            if subject_ok {
+                warn!(manifest = %referrer.digest, "skipping referrer: not a Notary signature manifest");
+            } else {
+                warn!(manifest = %referrer.digest, subject = %subject.digest, "skipping referrer: its subject is another artifact");
+            }
+            continue;
+        }
+        let [envelope] =
+            <[Descriptor; 1]>::try_from(manifest.layers).map_err(|layers| Error::SignatureLayerCount {
+                manifest: referrer.digest.clone(),
+                count: layers.len(),
+            })?;
+        signatures.push(SignatureRef {
+            manifest: Descriptor {
+                artifact_type: Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
+                annotations: manifest.annotations.filter(|a| !a.is_empty()),
+                ..plain
+            },
+            envelope,
+        });
+    }
+    Ok(signatures)
+}
+
+/// Fetches the envelope of `signature` (at most [`MAX_ENVELOPE_SIZE`] bytes,
+/// size and digest checked).
+pub fn fetch_envelope(store: &dyn ArtifactStore, signature: &SignatureRef) -> Result<Vec<u8>, Error> {
+    store.fetch(&signature.envelope, MAX_ENVELOPE_SIZE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn created_annotation_is_utc_whole_seconds() {
+        let (k, v) = created_annotation(datetime!(2023-03-14 16:10:02.987 +08:00));
+        assert_eq!(k, ANNOTATION_CREATED);
+        assert_eq!(v, "2023-03-14T08:10:02Z");
+    }
+
+    #[test]
+    fn thumbprint_annotation_is_a_json_array_string() {
+        let (k, v) = thumbprint_annotation(&["ab".into(), "cd".into()]);
+        assert_eq!(k, ANNOTATION_THUMBPRINT_S256);
+        assert_eq!(v, r#"["ab","cd"]"#);
+    }
+}
