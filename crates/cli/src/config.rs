@@ -139,10 +139,10 @@ impl SigningKeys {
                 bail!("multiple keys with name '{}' found", k.name);
             }
         }
-        if let Some(d) = &self.default {
-            if !names.contains(d.as_str()) {
-                bail!("default key '{d}' not found");
-            }
+        if let Some(d) = &self.default
+            && !names.contains(d.as_str())
+        {
+            bail!("default key '{d}' not found");
         }
         Ok(())
     }

@@ -113,13 +113,16 @@ fn expect(o: &Output, ok: bool, words: &[&str]) {
     }
 }
 
+/// (case id, trust policy file, certificates in ca:e2e, verifies?, words in the output)
+type PolicyCase<'a> = (&'a str, &'a str, &'a [&'a str], bool, &'a [&'a str]);
+
 const VERIFIED: &str = "Successfully verified signature for";
 const FAILED: &str = "signature verification failed for all the signatures";
 
 /// E06–E29: layout e2e-valid-signature against each trust policy.
 #[test]
 fn valid_signature_layout_against_policies() {
-    let cases: &[(&str, &str, &[&str], bool, &[&str])] = &[
+    let cases: &[PolicyCase] = &[
         (
             "E06",
             "valid_trusted_identity_trustpolicy.json",

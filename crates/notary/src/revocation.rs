@@ -71,24 +71,24 @@ impl RevocationEndpoints {
         };
         for ext in parsed.tbs_certificate().extensions().into_iter().flatten() {
             let bytes = ext.extn_value.as_bytes();
-            if ext.extn_id == OID_AIA {
-                if let Ok(aia) = AuthorityInfoAccessSyntax::from_der(bytes) {
-                    for ad in aia.0 {
-                        if ad.access_method == OID_OCSP {
-                            if let GeneralName::UniformResourceIdentifier(uri) = ad.access_location {
-                                out.ocsp.push(uri.to_string());
-                            }
-                        }
+            if ext.extn_id == OID_AIA
+                && let Ok(aia) = AuthorityInfoAccessSyntax::from_der(bytes)
+            {
+                for ad in aia.0 {
+                    if let (true, GeneralName::UniformResourceIdentifier(uri)) =
+                        (ad.access_method == OID_OCSP, ad.access_location)
+                    {
+                        out.ocsp.push(uri.to_string());
                     }
                 }
-            } else if ext.extn_id == OID_CRL_DP {
-                if let Ok(dps) = CrlDistributionPoints::from_der(bytes) {
-                    for dp in dps.0 {
-                        if let Some(DistributionPointName::FullName(names)) = dp.distribution_point {
-                            for name in names {
-                                if let GeneralName::UniformResourceIdentifier(uri) = name {
-                                    out.crl.push(uri.to_string());
-                                }
+            } else if ext.extn_id == OID_CRL_DP
+                && let Ok(dps) = CrlDistributionPoints::from_der(bytes)
+            {
+                for dp in dps.0 {
+                    if let Some(DistributionPointName::FullName(names)) = dp.distribution_point {
+                        for name in names {
+                            if let GeneralName::UniformResourceIdentifier(uri) = name {
+                                out.crl.push(uri.to_string());
                             }
                         }
                     }
