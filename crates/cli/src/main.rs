@@ -11,7 +11,7 @@ mod commands;
 mod config;
 mod output;
 
-use commands::{cert, key, policy, quickstart, sign, verify};
+use commands::{cert, key, ls, policy, quickstart, sign, verify};
 
 /// Sign and verify container images with Notary Project signatures.
 ///
@@ -43,6 +43,9 @@ enum Command {
     Sign(sign::Args),
     /// Verify the signatures of an artifact against the trust policy.
     Verify(verify::Args),
+    /// List the signatures of an artifact.
+    #[command(alias = "list")]
+    Ls(ls::Args),
     /// Manage certificates in the trust store, and generate test certificates.
     #[command(subcommand)]
     Cert(cert::Command),
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => sign::run(&config, args),
         Command::Verify(args) => verify::run(&config, args),
+        Command::Ls(args) => ls::run(args),
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Key(cmd) => key::run(&config, cmd),
         Command::Policy(cmd) => policy::run(&config, cmd),

@@ -936,3 +936,43 @@ fn quickstart_runs() {
         assert!(all.contains(w), "quickstart output lacks {w:?}:\n{all}");
     }
 }
+
+/// E03, E30: `ls` prints notation's tree, exactly.
+#[test]
+fn list_signatures_exactly_as_notation() {
+    let env = Env::new();
+    for (layout, expected) in [
+        ("e2e", "e2e/expected/list/e2e.oci-layout.no-signature.txt"),
+        (
+            "e2e-valid-signature",
+            "e2e/expected/list/e2e-valid-signature.oci-layout.txt",
+        ),
+    ] {
+        let dir = env.layout(layout, layout);
+        let r = format!(
+            "{}@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+            dir.display()
+        );
+        let out = env.signet(&["ls", "--oci-layout", &r]);
+        expect(&out, true, &[]);
+        let want = String::from_utf8(testkit::read_vector(expected))
+            .unwrap()
+            .replace("{LAYOUT_PATH}", dir.to_str().unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim_end(),
+            want.trim_end(),
+            "{layout}"
+        );
+    }
+    // Both signatures of the multi-signature layout, although its tag index lists one.
+    let dir = env.layout("e2e-valid-multiple-signatures", "multi");
+    let out = env.signet(&[
+        "ls",
+        "--oci-layout",
+        &format!("{}:v1", dir.display()),
+        "--output",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 2, "{v:#}");
+}

@@ -62,14 +62,21 @@ fn verify(policy: &TrustPolicyDocument, file: &str) -> Outcome {
 }
 
 fn result(o: &Outcome, check: ValidationType) -> &CheckStatus {
-    &o.results.iter().find(|r| r.check == check).unwrap_or_else(|| panic!("no {check:?} result in {o:#?}")).status
+    &o.results
+        .iter()
+        .find(|r| r.check == check)
+        .unwrap_or_else(|| panic!("no {check:?} result in {o:#?}"))
+        .status
 }
 
 #[track_caller]
 fn failed_with(o: &Outcome, check: ValidationType, words: &str) {
     match result(o, check) {
         CheckStatus::Failed(m) | CheckStatus::NotChecked(m) => {
-            assert!(m.contains(words), "{check:?} failed with {m:?}, expected it to contain {words:?}")
+            assert!(
+                m.contains(words),
+                "{check:?} failed with {m:?}, expected it to contain {words:?}"
+            )
         }
         other => panic!("{check:?} should have failed, got {other:?}"),
     }
@@ -83,8 +90,15 @@ fn m01_valid_envelopes_verify_at_every_level() {
         for level in ["strict", "permissive", "audit"] {
             let o = verify(&default_policy(level), &format!("{scheme}_valid_sig_env.json"));
             assert_eq!(o.verdict, Verdict::Verified, "{scheme} at {level}: {o:#?}");
-            for check in [ValidationType::Integrity, ValidationType::Authenticity, ValidationType::Expiry] {
-                assert!(matches!(result(&o, check), CheckStatus::Passed(_)), "{scheme} {level} {check:?}: {o:#?}");
+            for check in [
+                ValidationType::Integrity,
+                ValidationType::Authenticity,
+                ValidationType::Expiry,
+            ] {
+                assert!(
+                    matches!(result(&o, check), CheckStatus::Passed(_)),
+                    "{scheme} {level} {check:?}: {o:#?}"
+                );
             }
         }
     }
@@ -95,7 +109,16 @@ fn m02_padded_base64url_fails_integrity() {
     for scheme in SCHEMES {
         for level in ["strict", "permissive", "audit"] {
             let o = verify(&default_policy(level), &format!("{scheme}_invalid_sig_env.json"));
-            assert!(matches!(o.verdict, Verdict::Failed { check: ValidationType::Integrity, .. }), "{o:#?}");
+            assert!(
+                matches!(
+                    o.verdict,
+                    Verdict::Failed {
+                        check: ValidationType::Integrity,
+                        ..
+                    }
+                ),
+                "{o:#?}"
+            );
             failed_with(&o, ValidationType::Integrity, "base64url without padding");
         }
     }
@@ -104,15 +127,31 @@ fn m02_padded_base64url_fails_integrity() {
 #[test]
 fn m03_expired_signature() {
     for scheme in SCHEMES {
-        let strict = verify(&default_policy("strict"), &format!("{scheme}_expired_sig_env.json"));
-        failed_with(&strict, ValidationType::Expiry, "digital signature has expired on \"Fri, 29 Jul 2022 23:59:00 +0000\"");
-        assert!(matches!(strict.verdict, Verdict::Failed { check: ValidationType::Expiry, .. }));
+        let strict = verify(
+            &default_policy("strict"),
+            &format!("{scheme}_expired_sig_env.json"),
+        );
+        failed_with(
+            &strict,
+            ValidationType::Expiry,
+            "digital signature has expired on \"Fri, 29 Jul 2022 23:59:00 +0000\"",
+        );
+        assert!(matches!(
+            strict.verdict,
+            Verdict::Failed {
+                check: ValidationType::Expiry,
+                ..
+            }
+        ));
         // permissive and audit only log expiry
         for level in ["permissive", "audit"] {
             let o = verify(&default_policy(level), &format!("{scheme}_expired_sig_env.json"));
             failed_with(&o, ValidationType::Expiry, "digital signature has expired");
             assert_eq!(o.verdict, Verdict::Verified, "{level}");
-            assert!(o.logged_failures().any(|r| r.check == ValidationType::Expiry && r.action == Action::Log));
+            assert!(
+                o.logged_failures()
+                    .any(|r| r.check == ValidationType::Expiry && r.action == Action::Log)
+            );
         }
     }
 }
@@ -126,8 +165,18 @@ fn m04_untrusted_store_fails_authenticity() {
     );
     for scheme in SCHEMES {
         let o = verify(&p, &format!("{scheme}_valid_sig_env.json"));
-        failed_with(&o, ValidationType::Authenticity, "the signature's certificate chain does not contain any trusted certificate");
-        assert!(matches!(o.verdict, Verdict::Failed { check: ValidationType::Authenticity, .. }));
+        failed_with(
+            &o,
+            ValidationType::Authenticity,
+            "the signature's certificate chain does not contain any trusted certificate",
+        );
+        assert!(matches!(
+            o.verdict,
+            Verdict::Failed {
+                check: ValidationType::Authenticity,
+                ..
+            }
+        ));
     }
     // audit logs it and accepts
     let p = policy(
@@ -159,13 +208,22 @@ fn m06_identity_mismatch() {
 fn missing_trust_store_is_inconclusive_not_failed() {
     let p = policy("strict", &["ca:does-not-exist"], &["*"]);
     let o = verify(&p, "ca_valid_sig_env.json");
-    failed_with(&o, ValidationType::Authenticity, "the trust store \"does-not-exist\" of type \"ca\" does not exist");
+    failed_with(
+        &o,
+        ValidationType::Authenticity,
+        "the trust store \"does-not-exist\" of type \"ca\" does not exist",
+    );
     assert!(matches!(o.verdict, Verdict::Inconclusive { .. }), "{o:#?}");
 }
 
 #[test]
 fn m09_unsupported_media_type() {
-    let o = verify_with(&default_policy("strict"), "ca_valid_sig_env.json", "application/unsupported+json", REF);
+    let o = verify_with(
+        &default_policy("strict"),
+        "ca_valid_sig_env.json",
+        "application/unsupported+json",
+        REF,
+    );
     failed_with(
         &o,
         ValidationType::Integrity,
@@ -198,8 +256,16 @@ fn m10_m11_references() {
         "domain.com/repositorysha256digest",
         "repository@sha256:digest",
     ] {
-        let o = verify_with(&default_policy("strict"), "ca_valid_sig_env.json", "application/jose+json", bad);
-        assert!(matches!(o.verdict, Verdict::Inconclusive { .. }), "{bad:?} should be refused: {o:#?}");
+        let o = verify_with(
+            &default_policy("strict"),
+            "ca_valid_sig_env.json",
+            "application/jose+json",
+            bad,
+        );
+        assert!(
+            matches!(o.verdict, Verdict::Inconclusive { .. }),
+            "{bad:?} should be refused: {o:#?}"
+        );
         assert!(o.results.is_empty());
     }
 }
@@ -207,7 +273,10 @@ fn m10_m11_references() {
 #[test]
 fn m12_signature_requiring_a_missing_plugin_is_refused() {
     for scheme in SCHEMES {
-        let o = verify(&default_policy("strict"), &format!("{scheme}_plugin_sig_env.json"));
+        let o = verify(
+            &default_policy("strict"),
+            &format!("{scheme}_plugin_sig_env.json"),
+        );
         match &o.verdict {
             Verdict::Inconclusive { reason } => assert!(
                 reason.contains("error while locating the verification plugin \"plugin-name\", make sure the plugin is installed successfully before verifying the signature"),
@@ -234,7 +303,10 @@ fn content_descriptor_mismatch_is_refused() {
         envelope: &envelope,
         user_metadata: &none,
     });
-    assert!(matches!(&o.verdict, Verdict::Failed { reason, .. } if reason.contains("content descriptor mismatch")), "{o:#?}");
+    assert!(
+        matches!(&o.verdict, Verdict::Failed { reason, .. } if reason.contains("content descriptor mismatch")),
+        "{o:#?}"
+    );
 }
 
 #[test]
@@ -255,16 +327,34 @@ fn m25_m29_user_metadata() {
         Digest::parse("sha256:5a07385af4e6b6af81b0ebfd435aedccdfa3507f0609c658209e1aba57159b2b").unwrap(),
         942,
     );
-    let reference = "localhost:5000/net-monitor@sha256:5a07385af4e6b6af81b0ebfd435aedccdfa3507f0609c658209e1aba57159b2b";
+    let reference =
+        "localhost:5000/net-monitor@sha256:5a07385af4e6b6af81b0ebfd435aedccdfa3507f0609c658209e1aba57159b2b";
     let cases: &[(&str, &[(&str, &str)], bool)] = &[
         ("M25", &[], true),
         ("M26", &[("io.wabbit-networks.buildId", "123")], true),
         ("M27", &[("io.wabbit-networks.buildId", "321")], false),
-        ("M28", &[("io.wabbit-networks.buildId", "123"), ("io.wabbit-networks.buildTime", "1672944615")], true),
-        ("M29", &[("io.wabbit-networks.buildId", "123"), ("io.wabbit-networks.buildTime", "1")], false),
+        (
+            "M28",
+            &[
+                ("io.wabbit-networks.buildId", "123"),
+                ("io.wabbit-networks.buildTime", "1672944615"),
+            ],
+            true,
+        ),
+        (
+            "M29",
+            &[
+                ("io.wabbit-networks.buildId", "123"),
+                ("io.wabbit-networks.buildTime", "1"),
+            ],
+            false,
+        ),
     ];
     for (id, wanted, ok) in cases {
-        let metadata: BTreeMap<String, String> = wanted.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let metadata: BTreeMap<String, String> = wanted
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let o = Verifier::new(&p, &store).verify(&VerifyRequest {
             artifact_reference: reference,
             target: &target,
@@ -301,5 +391,9 @@ fn verification_time_is_injectable() {
             envelope: &envelope,
             user_metadata: &none,
         });
-    failed_with(&o, ValidationType::AuthenticTimestamp, "verification time is before certificate");
+    failed_with(
+        &o,
+        ValidationType::AuthenticTimestamp,
+        "verification time is before certificate",
+    );
 }

@@ -2,6 +2,7 @@
 
 pub mod cert;
 pub mod key;
+pub mod ls;
 pub mod policy;
 pub mod quickstart;
 pub mod sign;

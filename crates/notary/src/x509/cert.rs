@@ -247,13 +247,23 @@ impl Certificate {
 
     /// Checks only the signature on this certificate with `issuer`'s public
     /// key (Go's `CheckSignature`).
+    ///
+    /// Successful checks are remembered (in a bounded process-wide set): a verifier
+    /// sees the same signing chains over and over, and the answer for the
+    /// same two certificates never changes.
     pub fn verify_signature_with(&self, issuer: &Certificate) -> Result<(), CertificateError> {
+        let key = pair_key(&self.der, &issuer.der);
+        if verified_pairs::contains(&key) {
+            return Ok(());
+        }
         signature::verify(
             &self.signature_algorithm,
             issuer.inner.tbs_certificate().subject_public_key_info(),
             &self.tbs,
             &self.signature,
-        )
+        )?;
+        verified_pairs::insert(key);
+        Ok(())
     }
 
     /// Go's `CheckSignatureFrom`: `parent` must be allowed to sign certificates
@@ -425,4 +435,50 @@ fn decode_pem_body(body: &[u8]) -> Option<Vec<u8>> {
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The cache key of a (certificate, issuer) pair: SHA-256 over both DERs,
+/// each prefixed with its length so no two pairs share an encoding.
+fn pair_key(child: &[u8], issuer: &[u8]) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    ctx.update(&(child.len() as u64).to_be_bytes());
+    ctx.update(child);
+    ctx.update(&(issuer.len() as u64).to_be_bytes());
+    ctx.update(issuer);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ctx.finish().as_ref());
+    out
+}
+
+/// A bounded, process-wide memory of certificate signatures that verified.
+///
+/// Only successes are stored, keyed by the exact bytes of both certificates,
+/// so an entry can never make a bad signature pass; a failure is always
+/// recomputed. When full, the set is cleared rather than evicted piecemeal:
+/// the working set of a verifier (its trusted chains) is small.
+mod verified_pairs {
+    use std::{
+        collections::HashSet,
+        sync::{Mutex, OnceLock},
+    };
+
+    const CAPACITY: usize = 4096;
+
+    fn set() -> &'static Mutex<HashSet<[u8; 32]>> {
+        static SET: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+        SET.get_or_init(|| Mutex::new(HashSet::new()))
+    }
+
+    pub(super) fn contains(key: &[u8; 32]) -> bool {
+        set().lock().map(|s| s.contains(key)).unwrap_or(false)
+    }
+
+    pub(super) fn insert(key: [u8; 32]) {
+        if let Ok(mut s) = set().lock() {
+            if s.len() >= CAPACITY {
+                s.clear();
+            }
+            s.insert(key);
+        }
+    }
 }
