@@ -42,4 +42,5 @@ pub mod verifier;
 pub mod x509;
 
 pub use descriptor::{Descriptor, Digest};
+pub use envelope::to_go_json;
 pub use error::Error;

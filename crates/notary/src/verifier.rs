@@ -19,7 +19,7 @@
 //! every result, and its [`Verdict`] separates "verification failed" from
 //! "could not decide" so callers can fail closed knowingly.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use time::{OffsetDateTime, format_description::FormatItem, macros::format_description};
 
@@ -288,7 +288,7 @@ impl Run<'_, '_> {
     }
 
     fn execute(&mut self, req: &VerifyRequest<'_>) -> (Option<Envelope>, Verdict) {
-        let (envelope, chain) = match integrity(req) {
+        let (envelope, chain) = match check_integrity(req.envelope_media_type, req.envelope) {
             Ok(v) => v,
             Err(reason) => {
                 // Integrity is enforced at every level but skip.
@@ -565,19 +565,19 @@ enum AuthError {
     Inconclusive(String),
 }
 
-/// Integrity: parse, verify the signature, check the chain rules.
-fn integrity(req: &VerifyRequest<'_>) -> Result<(Envelope, Vec<Certificate>), String> {
-    let env = Envelope::parse(req.envelope_media_type, req.envelope)
+/// The integrity check on its own: the envelope parses, its certificate chain
+/// decodes and obeys the code-signing rules, the declared algorithm matches
+/// the leaf key, the signature verifies, and the payload is a Notary payload.
+///
+/// Errors are worded as notation words them.
+pub fn check_integrity(media_type: &str, envelope: &[u8]) -> Result<(Envelope, Arc<[Certificate]>), String> {
+    let env = Envelope::parse(media_type, envelope)
         .map_err(|e| format!("unable to parse the digital signature, error : {e}"))?;
-    env.verify_signature().map_err(|e| e.to_string())?;
-    let chain = env
-        .certificate_chain
-        .iter()
-        .map(|der| Certificate::from_der(der.clone()))
-        .collect::<Result<Vec<_>, _>>()
+    let chain = x509::decode_code_signing_chain(&env.certificate_chain)
         .map_err(|e| format!("certificate-chain is invalid, {e}"))?;
-    x509::validate_code_signing_chain(&chain, None)
-        .map_err(|e| format!("certificate-chain is invalid, {e}"))?;
+    let leaf = chain.first().ok_or("certificate-chain not present or is empty")?;
+    env.verify_signature_with_spki(&leaf.spki_der())
+        .map_err(|e| e.to_string())?;
     if env.payload_content_type != crate::envelope::PAYLOAD_CONTENT_TYPE {
         return Err(format!(
             "payload content type {:?} is not supported, expected {:?}",

@@ -68,22 +68,7 @@ pub fn is_empty_descriptor(desc: &Descriptor) -> bool {
 /// `<`, `>`, `&`, U+2028 and U+2029 inside strings. Those characters can only
 /// occur inside JSON strings, so replacing them after serialisation is exact.
 pub fn to_go_json<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let s = serde_json::to_string(value)?;
-    if !s.contains(['<', '>', '&', '\u{2028}', '\u{2029}']) {
-        return Ok(s.into_bytes());
-    }
-    let mut out = String::with_capacity(s.len() + 16);
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("\\u003c"),
-            '>' => out.push_str("\\u003e"),
-            '&' => out.push_str("\\u0026"),
-            '\u{2028}' => out.push_str("\\u2028"),
-            '\u{2029}' => out.push_str("\\u2029"),
-            c => out.push(c),
-        }
-    }
-    Ok(out.into_bytes())
+    notary::to_go_json(value)
 }
 
 /// An OCI image manifest (image-spec 1.1).

@@ -94,7 +94,7 @@ impl<'de> Visitor<'de> for StrictVisitor {
 ///
 /// Those characters can only occur inside JSON strings, so replacing them in
 /// the serialised text is exact.
-pub(crate) fn to_go_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
+pub fn to_go_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     let text = serde_json::to_string(value)?;
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {

@@ -18,6 +18,8 @@ mod attributes;
 pub mod cose;
 mod error;
 mod json;
+
+pub use json::to_go_json;
 pub mod jws;
 
 use der::{Decode, Encode};
@@ -121,7 +123,14 @@ impl Envelope {
     /// key requires.
     pub fn verify_signature(&self) -> Result<(), EnvelopeError> {
         let spki = leaf_spki_der(&self.certificate_chain)?;
-        let key = KeySpec::from_spki_der(&spki).map_err(EnvelopeError::UnsupportedKey)?;
+        self.verify_signature_with_spki(&spki)
+    }
+
+    /// Like [`verify_signature`](Self::verify_signature), with the leaf's
+    /// public key (DER `SubjectPublicKeyInfo`) already extracted by a caller
+    /// that decoded the chain anyway.
+    pub fn verify_signature_with_spki(&self, spki: &[u8]) -> Result<(), EnvelopeError> {
+        let key = KeySpec::from_spki_der(spki).map_err(EnvelopeError::UnsupportedKey)?;
         if !self.algorithm.matches_key(key) {
             return Err(EnvelopeError::AlgorithmMismatch {
                 declared: self.algorithm,
@@ -129,7 +138,7 @@ impl Envelope {
                 expected: key.signature_algorithm().ok(),
             });
         }
-        crypto::verify(self.algorithm, &spki, &self.signing_input, &self.signature).map_err(|e| match e {
+        crypto::verify(self.algorithm, spki, &self.signing_input, &self.signature).map_err(|e| match e {
             CryptoError::BadSignature => EnvelopeError::InvalidSignature {
                 algorithm: self.algorithm,
             },

@@ -4,8 +4,6 @@
 //! tests match on that text, so every message here is built with [`go_quote`]
 //! to come out byte-for-byte as notation prints it.
 
-use std::fmt::Write as _;
-
 /// Where notation points users who have no (or a broken) trust policy.
 pub(crate) const TRUST_POLICY_LINK: &str = "https://notaryproject.dev/docs/quickstart/#create-a-trust-policy";
 
@@ -87,58 +85,12 @@ pub enum TrustPolicyError {
     },
 }
 
-/// Quotes `s` as Go's `strconv.Quote` (and so `%q`) does.
-pub(crate) fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{07}' => out.push_str("\\a"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0b}' => out.push_str("\\v"),
-            c if go_is_print(c) => out.push(c),
-            c if (c as u32) < 0x80 => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if (c as u32) < 0x1_0000 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => {
-                let _ = write!(out, "\\U{:08x}", c as u32);
-            }
-        }
-    }
-    out.push('"');
-    out
-}
+pub(crate) use crate::x509::go_quote;
 
 /// Go's `%q` of a string slice: `["a" "b"]`.
 pub(crate) fn go_quote_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     let quoted: Vec<String> = items.into_iter().map(go_quote).collect();
     format!("[{}]", quoted.join(" "))
-}
-
-/// An approximation of Go's `unicode.IsPrint`: graphic characters and the ASCII
-/// space. Rust has no general-category table in std, so the invisible format
-/// characters Go escapes are listed by hand.
-fn go_is_print(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    if c.is_control() || c.is_whitespace() {
-        return false;
-    }
-    !matches!(c,
-        '\u{ad}' | '\u{600}'..='\u{605}' | '\u{61c}' | '\u{6dd}' | '\u{70f}' | '\u{180e}'
-        | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{206f}'
-        | '\u{e000}'..='\u{f8ff}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}'
-        | '\u{fffe}' | '\u{ffff}' | '\u{f0000}'..='\u{10ffff}')
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 //! `%q` of `pkix.Name.String()` (see [`name`]), because users and scripts match
 //! on them.
 
+mod cache;
 mod cert;
 mod chain;
 mod extensions;
@@ -22,6 +23,7 @@ mod name;
 pub mod root;
 mod signature;
 
+pub use cache::decode_code_signing_chain;
 pub use cert::{Certificate, read_certificates};
 pub use chain::{validate_code_signing_chain, validate_timestamping_chain};
 pub use extensions::{BasicConstraints, ExtendedKeyUsage, ExtensionInfo, KeyUsage, KeyUsageBit};
