@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! The verification procedure against notation-go's verifier vectors
 //! (INDEX.md §4.3: M01–M12, M25–M29), with notation-go's own config
 //! directory `go/verifier` as the trust store.
