@@ -330,7 +330,8 @@ fn m25_m29_user_metadata() {
     );
     let reference =
         "localhost:5000/net-monitor@sha256:5a07385af4e6b6af81b0ebfd435aedccdfa3507f0609c658209e1aba57159b2b";
-    let cases: &[(&str, &[(&str, &str)], bool)] = &[
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], bool);
+    let cases: &[Case] = &[
         ("M25", &[], true),
         ("M26", &[("io.wabbit-networks.buildId", "123")], true),
         ("M27", &[("io.wabbit-networks.buildId", "321")], false),

@@ -22,7 +22,7 @@ mod json;
 pub use json::to_go_json;
 pub mod jws;
 
-use der::{Decode, Encode};
+use der::{Decode, Encode, Tagged};
 use time::OffsetDateTime;
 use x509_cert::Certificate;
 
@@ -184,16 +184,26 @@ fn leaf_spki_der(chain: &[Vec<u8>]) -> Result<Vec<u8>, EnvelopeError> {
         })
 }
 
-/// Checks that the chain is present and every certificate parses.
+/// Checks that the chain is present and every entry is one DER SEQUENCE.
+///
+/// Only the framing is checked here: decoding each certificate in full is
+/// the verifier's job (`x509::decode_code_signing_chain`, which remembers
+/// chains it has seen), so parsing an envelope does not pay for it twice.
 fn check_chain(chain: &[Vec<u8>]) -> Result<(), EnvelopeError> {
     if chain.is_empty() {
         return Err(EnvelopeError::MissingCertificateChain);
     }
     for (index, der) in chain.iter().enumerate() {
-        Certificate::from_der(der).map_err(|e| EnvelopeError::MalformedCertificate {
-            index,
-            reason: e.to_string(),
-        })?;
+        let framed = der::asn1::AnyRef::from_der(der)
+            .map_err(|e| e.to_string())
+            .and_then(|any| {
+                if any.tag() == der::Tag::Sequence {
+                    Ok(())
+                } else {
+                    Err(format!("expected a DER SEQUENCE, found {}", any.tag()))
+                }
+            });
+        framed.map_err(|reason| EnvelopeError::MalformedCertificate { index, reason })?;
     }
     Ok(())
 }
