@@ -11,7 +11,7 @@ mod commands;
 mod config;
 mod output;
 
-use commands::{cert, key, ls, policy, quickstart, sign, verify};
+use commands::{blob, cert, inspect, key, ls, policy, quickstart, sign, verify};
 
 /// Sign and verify container images with Notary Project signatures.
 ///
@@ -46,6 +46,13 @@ enum Command {
     /// List the signatures of an artifact.
     #[command(alias = "list")]
     Ls(ls::Args),
+    /// Show every signature of an artifact decoded: algorithm, signed and
+    /// unsigned attributes, certificates, timestamp and signed artifact.
+    Inspect(inspect::Args),
+    /// Sign, verify and inspect detached signatures of files (blobs), and
+    /// manage the blob trust policy.
+    #[command(subcommand)]
+    Blob(blob::Command),
     /// Manage certificates in the trust store, and generate test certificates.
     #[command(subcommand)]
     Cert(cert::Command),
@@ -70,6 +77,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::run(&config, args),
         Command::Verify(args) => verify::run(&config, args),
         Command::Ls(args) => ls::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Blob(cmd) => blob::run(&config, cmd),
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Key(cmd) => key::run(&config, cmd),
         Command::Policy(cmd) => policy::run(&config, cmd),

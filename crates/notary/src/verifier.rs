@@ -469,6 +469,21 @@ impl Run<'_, '_> {
                     .into(),
             );
         };
+        // notation's order: parse, read TSTInfo and match it to the signature,
+        // then load the TSA trust store, then verify; each step worded its way.
+        let step_error = |f: crate::timestamp::TimestampFailure| {
+            use crate::timestamp::TimestampStep;
+            let prefix = match f.step {
+                TimestampStep::Parse => "failed to parse timestamp countersignature",
+                TimestampStep::Info => "failed to get the timestamp TSTInfo",
+                TimestampStep::Validate => "failed to get timestamp from timestamp countersignature",
+                _ => "failed to verify the timestamp countersignature",
+            };
+            CheckStatus::Failed(format!("{prefix} with error: {}", f.error))
+        };
+        if let Err(f) = tsv.timestamp(token, &env.signature) {
+            return step_error(f);
+        }
         let roots = match self.trusted_certificates(TrustStoreType::Tsa) {
             Ok(r) if r.is_empty() => {
                 return CheckStatus::Failed("no trusted TSA certificate found in trust store".into());
@@ -478,11 +493,7 @@ impl Run<'_, '_> {
         };
         let verified = match tsv.verify(token, &env.signature, &roots) {
             Ok(v) => v,
-            Err(e) => {
-                return CheckStatus::Failed(format!(
-                    "failed to verify the timestamp countersignature with error: {e}"
-                ));
-            }
+            Err(f) => return step_error(f),
         };
         if let Err(e) = x509::validate_timestamping_chain(&verified.tsa_chain) {
             return CheckStatus::Failed(format!(

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod blob;
 pub mod cert;
+pub mod inspect;
 pub mod key;
 pub mod ls;
 pub mod policy;

@@ -120,39 +120,14 @@ pub fn sign_layout(
     expiry: Option<Duration>,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Signed> {
-    let keys = config.load_signing_keys()?;
-    let suite = keys.get(key_name)?;
-    let (Some(key_path), Some(cert_path)) = (&suite.key_path, &suite.cert_path) else {
-        bail!(
-            "signing key {:?} is a plugin key; plugin signing is not supported yet",
-            suite.name
-        );
-    };
-    let key = load_key(key_path)?;
-    let chain = x509::read_certificates(
-        &std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?,
-    )
-    .with_context(|| format!("reading certificates {}", cert_path.display()))?;
     let mut layout = OciLayout::open(reference.path.as_path())?;
     let mut target = layout.resolve(reference.target.as_str())?;
     target.annotations = (!metadata.is_empty()).then(|| metadata.clone());
-
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc());
-    let request = SignRequest {
-        format,
-        payload: envelope::payload_for(&target),
+    let SignedEnvelope {
+        bytes,
+        thumbprints,
         signing_time: now,
-        expiry: expiry.map(|d| now + d),
-        signing_scheme: SigningScheme::X509,
-        extended: Vec::new(),
-        signing_agent: Some(SIGNING_AGENT.to_owned()),
-        certificate_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
-        signer: &key,
-    };
-    let bytes = envelope::sign(&request)?;
-    let thumbprints: Vec<String> = chain.iter().map(|c| c.sha256_thumbprint()).collect();
+    } = sign_envelope(config, key_name, format, expiry, &target)?;
     let mut annotations = BTreeMap::new();
     let (k, v) = signature::thumbprint_annotation(&thumbprints);
     annotations.insert(k, v);
@@ -166,6 +141,58 @@ pub fn sign_layout(
     Ok(Signed {
         target: subject,
         signature_manifest: manifest,
+    })
+}
+
+/// An envelope produced by [`sign_envelope`].
+pub struct SignedEnvelope {
+    /// The envelope bytes.
+    pub bytes: Vec<u8>,
+    /// SHA-256 thumbprints of the signing chain, leaf first.
+    pub thumbprints: Vec<String>,
+    /// The signing time written into the envelope.
+    pub signing_time: OffsetDateTime,
+}
+
+/// Signs a payload naming `target` with key `key_name` (default key if `None`).
+pub fn sign_envelope(
+    config: &ConfigDir,
+    key_name: Option<&str>,
+    format: EnvelopeFormat,
+    expiry: Option<Duration>,
+    target: &Descriptor,
+) -> Result<SignedEnvelope> {
+    let keys = config.load_signing_keys()?;
+    let suite = keys.get(key_name)?;
+    let (Some(key_path), Some(cert_path)) = (&suite.key_path, &suite.cert_path) else {
+        bail!(
+            "signing key {:?} is a plugin key; plugin signing is not supported yet",
+            suite.name
+        );
+    };
+    let key = load_key(key_path)?;
+    let chain = x509::read_certificates(
+        &std::fs::read(cert_path).with_context(|| format!("reading {}", cert_path.display()))?,
+    )
+    .with_context(|| format!("reading certificates {}", cert_path.display()))?;
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    let request = SignRequest {
+        format,
+        payload: envelope::payload_for(target),
+        signing_time: now,
+        expiry: expiry.map(|d| now + d),
+        signing_scheme: SigningScheme::X509,
+        extended: Vec::new(),
+        signing_agent: Some(SIGNING_AGENT.to_owned()),
+        certificate_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
+        signer: &key,
+    };
+    Ok(SignedEnvelope {
+        bytes: envelope::sign(&request)?,
+        thumbprints: chain.iter().map(|c| c.sha256_thumbprint()).collect(),
+        signing_time: now,
     })
 }
 

@@ -85,7 +85,8 @@ pub fn verify_layout(
     let policy = TrustPolicyDocument::from_json(&policy_bytes)
         .with_context(|| format!("invalid trust policy {}", policy_path.display()))?;
     let store = DirTrustStore::new(config.root());
-    let verifier = Verifier::new(&policy, &store);
+    let verifier =
+        Verifier::new(&policy, &store).with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier);
 
     let layout = OciLayout::open(reference.path.as_path())?;
     let target = layout.resolve(reference.target.as_str())?;

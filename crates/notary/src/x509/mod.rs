@@ -21,7 +21,7 @@ mod extensions;
 mod generate;
 mod name;
 pub mod root;
-mod signature;
+pub(crate) mod signature;
 
 pub use cache::decode_code_signing_chain;
 pub use cert::{Certificate, read_certificates};
