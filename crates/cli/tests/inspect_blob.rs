@@ -3,100 +3,14 @@
 //! (INDEX.md §1.2 E01, E02, E46–E49; §1.5 B01–B10; §1.3 P20, P23), plus a
 //! runtime blob sign/verify round trip.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::{fs, path::PathBuf, process::Output};
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    config: PathBuf,
-}
+mod common;
 
-impl Env {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let config = root.join("config");
-        fs::create_dir_all(&config).unwrap();
-        Self {
-            _tmp: tmp,
-            root,
-            config,
-        }
-    }
-
-    /// Copies layout `name` into the temp dir; returns its path.
-    fn layout(&self, name: &str) -> PathBuf {
-        let dst = self.root.join(name);
-        copy_dir(&testkit::vector(&format!("e2e/oci_layout/{name}")), &dst);
-        dst
-    }
-
-    /// Copies `e2e/signatures/<name>` into the temp dir as `as_name`.
-    fn signature(&self, name: &str, as_name: &str) -> PathBuf {
-        let dst = self.root.join(as_name);
-        fs::copy(testkit::vector(&format!("e2e/signatures/{name}")), &dst).unwrap();
-        dst
-    }
-
-    fn signet(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_signet"))
-            .arg("--config-dir")
-            .arg(&self.config)
-            .args(args)
-            .current_dir(&self.root)
-            .env("TZ", "UTC")
-            .output()
-            .unwrap();
-        eprintln!(
-            "$ signet {}\n--- stdout\n{}--- stderr\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            fs::copy(e.path(), to).unwrap();
-        }
-    }
-}
+use common::{Env, expect};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn expect(o: &Output, ok: bool, words: &[&str]) {
-    let all = text(o);
-    assert_eq!(
-        o.status.success(),
-        ok,
-        "exit status: expected success={ok}\n{all}"
-    );
-    for w in words {
-        assert!(all.contains(w), "output lacks {w:?}:\n{all}");
-    }
 }
 
 fn expected(rel: &str) -> String {
@@ -125,7 +39,7 @@ fn assert_same(actual: &str, expected: &str) {
 #[test]
 fn inspect_no_signature() {
     let env = Env::new();
-    let layout = env.layout("e2e");
+    let layout = env.layout("e2e", "e2e");
     let r = format!("{}:v1", layout.display());
     let digest = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
@@ -149,7 +63,7 @@ fn inspect_no_signature() {
 #[test]
 fn inspect_timestamped_signature() {
     let env = Env::new();
-    let layout = env.layout("e2e-with-timestamped-signature");
+    let layout = env.layout("e2e-with-timestamped-signature", "e2e-with-timestamped-signature");
     let digest = "sha256:53b0191218aed9a3c1f7c661736ac40cfc8eb928642348fd843ba3f0483c0c20";
     let r = format!("{}@{digest}", layout.display());
 
@@ -180,7 +94,10 @@ fn inspect_timestamped_signature() {
 #[test]
 fn inspect_invalid_timestamp() {
     let env = Env::new();
-    let layout = env.layout("e2e-with-invalid-timestamped-signature");
+    let layout = env.layout(
+        "e2e-with-invalid-timestamped-signature",
+        "e2e-with-invalid-timestamped-signature",
+    );
     let r = format!("{}:v1", layout.display());
     let digest = "sha256:f1da8cd70d6d851fa2313c8d6618f79508cf1e86877edf1c0bfe49a1b0a6467a";
     const TREE_ERROR: &str = "        │       └── error: failed to parse timestamp countersignature: ";

@@ -6,112 +6,11 @@
 //! holding the named certificates — copies the signed OCI layout, runs
 //! `signet verify`, and checks the exit status and the words upstream asserts.
 
-use std::{
-    fs,
-    path::{Path, PathBuf},
-    process::{Command, Output},
-};
+use std::{fs, process::Command};
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    config: PathBuf,
-}
+mod common;
 
-impl Env {
-    fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let config = root.join("config");
-        fs::create_dir_all(&config).unwrap();
-        Self {
-            _tmp: tmp,
-            root,
-            config,
-        }
-    }
-
-    fn policy(&self, file: &str) -> &Self {
-        fs::copy(
-            testkit::vector(&format!("e2e/config/trustpolicies/{file}")),
-            self.config.join("trustpolicy.json"),
-        )
-        .unwrap();
-        self
-    }
-
-    fn trust(&self, store: &str, certs: &[&str]) -> &Self {
-        let dir = self.config.join("truststore/x509/ca").join(store);
-        fs::create_dir_all(&dir).unwrap();
-        for c in certs {
-            let src = testkit::vector(&format!("e2e/config/localkeys/{c}"));
-            fs::copy(&src, dir.join(c)).unwrap();
-        }
-        self
-    }
-
-    /// Copies layout `name` into the temp dir as `as_name`; returns its path.
-    fn layout(&self, name: &str, as_name: &str) -> PathBuf {
-        let dst = self.root.join(as_name);
-        copy_dir(&testkit::vector(&format!("e2e/oci_layout/{name}")), &dst);
-        dst
-    }
-
-    fn signet(&self, args: &[&str]) -> Output {
-        let out = Command::new(env!("CARGO_BIN_EXE_signet"))
-            .arg("--config-dir")
-            .arg(&self.config)
-            .args(args)
-            .output()
-            .unwrap();
-        eprintln!(
-            "$ signet {}\n--- stdout\n{}--- stderr\n{}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    fn verify(&self, layout: &Path, scope: &str) -> Output {
-        let r = format!("{}:v1", layout.display());
-        self.signet(&["verify", "--oci-layout", &r, "--scope", scope])
-    }
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            fs::copy(e.path(), to).unwrap();
-        }
-    }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-#[track_caller]
-fn expect(o: &Output, ok: bool, words: &[&str]) {
-    let all = text(o);
-    assert_eq!(
-        o.status.success(),
-        ok,
-        "exit status: expected success={ok}\n{all}"
-    );
-    for w in words {
-        assert!(all.contains(w), "output lacks {w:?}:\n{all}");
-    }
-}
+use common::{Env, expect, text};
 
 /// (case id, trust policy file, certificates in ca:e2e, verifies?, words in the output)
 type PolicyCase<'a> = (&'a str, &'a str, &'a [&'a str], bool, &'a [&'a str]);
@@ -630,19 +529,7 @@ fn runtime_sign_then_verify() {
         eprintln!("=== E04 {format}");
         let env = Env::new();
         env.policy("trustpolicy.json").trust("e2e", &["e2e.crt"]);
-        let key = testkit::vector("e2e/config/localkeys/e2e.key");
-        let crt = testkit::vector("e2e/config/localkeys/e2e.crt");
-        let out = env.signet(&[
-            "key",
-            "add",
-            "e2e",
-            "--key",
-            key.to_str().unwrap(),
-            "--cert",
-            crt.to_str().unwrap(),
-            "--default",
-        ]);
-        expect(&out, true, &[]);
+        env.e2e_key();
         let layout = env.layout("e2e", "e2e");
         let r = format!("{}:v1", layout.display());
         expect(
@@ -664,22 +551,7 @@ fn runtime_sign_then_verify() {
     eprintln!("=== E05");
     let env = Env::new();
     env.policy("trustpolicy.json").trust("e2e", &["e2e.crt"]);
-    let key = testkit::vector("e2e/config/localkeys/e2e.key");
-    let crt = testkit::vector("e2e/config/localkeys/e2e.crt");
-    expect(
-        &env.signet(&[
-            "key",
-            "add",
-            "e2e",
-            "--key",
-            key.to_str().unwrap(),
-            "--cert",
-            crt.to_str().unwrap(),
-            "--default",
-        ]),
-        true,
-        &[],
-    );
+    env.e2e_key();
     let layout = env.layout("e2e", "e2e");
     let r = format!("{}:v1", layout.display());
     expect(

@@ -18,7 +18,7 @@ use notary::{
         ValidationType, VerificationLevel,
     },
     truststore::DirTrustStore,
-    verifier::{CheckStatus, Outcome, Verdict, Verifier, VerifyRequest},
+    verifier::{Outcome, Verdict, Verifier, VerifyRequest},
 };
 use serde_json::{Value, json};
 use time::Duration;
@@ -403,18 +403,7 @@ fn verify_json(
     outcome: &Outcome,
     failure: Option<&str>,
 ) -> Value {
-    let results: Vec<Value> = outcome
-        .results
-        .iter()
-        .map(|r| {
-            let (status, message) = match &r.status {
-                CheckStatus::Passed(note) => ("passed", note.clone()),
-                CheckStatus::Failed(m) => ("failed", Some(m.clone())),
-                CheckStatus::NotChecked(m) => ("not checked", Some(m.clone())),
-            };
-            json!({ "type": r.check.as_str(), "action": r.action.as_str(), "result": status, "message": message })
-        })
-        .collect();
+    let results = super::verify::results_json(outcome);
     let verdict = match (&outcome.verdict, failure) {
         (Verdict::Skipped, _) => "skipped",
         (_, None) => "verified",

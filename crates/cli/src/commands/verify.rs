@@ -186,9 +186,10 @@ fn print_text(report: &Report) {
     }
 }
 
-fn outcome_json(sig: &Descriptor, o: &Outcome) -> Value {
-    let results: Vec<Value> = o
-        .results
+/// One JSON object per check: type, action, result (`passed`, `failed`,
+/// `not checked`) and the message; shared by every command that verifies.
+pub fn results_json(o: &Outcome) -> Vec<Value> {
+    o.results
         .iter()
         .map(|r| {
             let (status, message) = match &r.status {
@@ -198,7 +199,11 @@ fn outcome_json(sig: &Descriptor, o: &Outcome) -> Value {
             };
             json!({ "type": r.check.as_str(), "action": r.action.as_str(), "result": status, "message": message })
         })
-        .collect();
+        .collect()
+}
+
+fn outcome_json(sig: &Descriptor, o: &Outcome) -> Value {
+    let results = results_json(o);
     let (verdict, reason) = match &o.verdict {
         Verdict::Verified => ("verified", None),
         Verdict::Skipped => ("skipped", None),
