@@ -70,10 +70,6 @@ fn bench(c: &mut Criterion) {
             verify_envelope(media_type, &bytes);
 
             let mut group = c.benchmark_group(format!("{}/{}", spec.cli_name(), format.name()));
-            group
-                .sample_size(10)
-                .warm_up_time(Duration::from_millis(300))
-                .measurement_time(Duration::from_secs(1));
             group.bench_function("raw signature verify", |b| {
                 b.iter(|| {
                     crypto::verify(alg, black_box(&spki), black_box(&input), black_box(&signature)).unwrap()
@@ -105,5 +101,14 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+// Short by default so the whole table runs in a few minutes on 2 cores;
+// `cargo bench … -- --sample-size 50 --measurement-time 5` for tighter numbers.
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    targets = bench
+}
 criterion_main!(benches);
