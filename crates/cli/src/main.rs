@@ -40,8 +40,20 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Sign an artifact (an image in an OCI layout on disk).
+    #[command(after_help = "Examples:
+  signet sign --oci-layout ./layout:v1
+  signet sign --oci-layout ./layout@sha256:<hex> --key acme --signature-format cose --expiry 30d
+  signet sign --oci-layout ./layout:v1 -m buildId=1234 -m commit=abc123 --output json")]
     Sign(sign::Args),
     /// Verify the signatures of an artifact against the trust policy.
+    ///
+    /// Exit status 0 when a signature is accepted, 1 otherwise. Each check
+    /// (integrity, authenticity, expiry, authenticTimestamp, revocation) is
+    /// applied with the action the trust policy assigns: enforce, log or skip.
+    #[command(after_help = "Examples:
+  signet verify --oci-layout ./layout:v1
+  signet verify --oci-layout ./layout@sha256:<hex> --scope local/layout -m buildId=1234
+  signet verify --oci-layout ./layout:v1 --output json | jq .verified")]
     Verify(verify::Args),
     /// List the signatures of an artifact.
     #[command(alias = "list")]
