@@ -19,7 +19,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(5), max_body: 10 * 1024 * 1024 }
+        Self {
+            timeout: Duration::from_secs(5),
+            max_body: 10 * 1024 * 1024,
+        }
     }
 }
 
@@ -81,7 +84,10 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| HttpError::Transport { url: String::new(), reason: e.to_string() })?;
+            .map_err(|e| HttpError::Transport {
+                url: String::new(),
+                reason: e.to_string(),
+            })?;
         Ok(Self { inner, limits })
     }
 
@@ -113,7 +119,10 @@ impl Client {
     fn finish(&self, url: &str, resp: reqwest::blocking::Response) -> Result<Response, HttpError> {
         let status = resp.status();
         if !status.is_success() {
-            return Err(HttpError::Status { url: url.to_owned(), status: status.as_u16() });
+            return Err(HttpError::Status {
+                url: url.to_owned(),
+                status: status.as_u16(),
+            });
         }
         let content_type = resp
             .headers()
@@ -122,14 +131,23 @@ impl Client {
             .map(str::to_owned);
         let limit = self.limits.max_body;
         if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(HttpError::TooLarge { url: url.to_owned(), limit });
+            return Err(HttpError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            });
         }
         let mut body = Vec::new();
         resp.take(limit + 1)
             .read_to_end(&mut body)
-            .map_err(|e| HttpError::Transport { url: url.to_owned(), reason: e.to_string() })?;
+            .map_err(|e| HttpError::Transport {
+                url: url.to_owned(),
+                reason: e.to_string(),
+            })?;
         if body.len() as u64 > limit {
-            return Err(HttpError::TooLarge { url: url.to_owned(), limit });
+            return Err(HttpError::TooLarge {
+                url: url.to_owned(),
+                limit,
+            });
         }
         Ok(Response { content_type, body })
     }
@@ -144,6 +162,13 @@ fn check_scheme(url: &str) -> Result<(), HttpError> {
 }
 
 fn transport(url: &str, e: reqwest::Error) -> HttpError {
-    let reason = if e.is_timeout() { "timed out".to_owned() } else { e.to_string() };
-    HttpError::Transport { url: url.to_owned(), reason }
+    let reason = if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    };
+    HttpError::Transport {
+        url: url.to_owned(),
+        reason,
+    }
 }
