@@ -165,7 +165,16 @@ fn transport(url: &str, e: reqwest::Error) -> HttpError {
     let reason = if e.is_timeout() {
         "timed out".to_owned()
     } else {
-        e.to_string()
+        // reqwest's own text ("error sending request …") hides the cause,
+        // e.g. "Connection refused", in its source chain.
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason.push_str(": ");
+            reason.push_str(&s.to_string());
+            source = s.source();
+        }
+        reason
     };
     HttpError::Transport {
         url: url.to_owned(),

@@ -8,3 +8,5 @@
 #![warn(missing_docs)]
 
 pub mod http;
+pub mod revocation;
+pub mod tsa;

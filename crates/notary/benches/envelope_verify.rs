@@ -62,6 +62,7 @@ fn bench(c: &mut Criterion) {
                 signing_agent: Some("signet-bench".into()),
                 certificate_chain: vec![cert.clone()],
                 signer: &key,
+                timestamper: None,
             };
             let bytes = sign(&req).unwrap();
             let media_type = format.media_type();

@@ -552,9 +552,20 @@ impl Run<'_, '_> {
         };
         match revocation::chain_status(chain, &statuses) {
             ChainStatus::Ok => Ok(()),
-            ChainStatus::Revoked(subject) => Err(CheckStatus::Failed(format!(
-                "signing certificate with subject {subject:?} is revoked"
-            ))),
+            ChainStatus::Revoked(subject) => {
+                // The detail names the method and URL, as notation logs them:
+                // `… for revocation method OCSP at URL "…": certificate is revoked via OCSP`.
+                let detail = statuses
+                    .iter()
+                    .find_map(|s| match s {
+                        CertStatus::Revoked { detail } => Some(detail.as_str()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                Err(CheckStatus::Failed(format!(
+                    "signing certificate with subject {subject:?} is revoked: {detail}"
+                )))
+            }
             ChainStatus::Unknown(subject) => {
                 let detail = statuses
                     .iter()

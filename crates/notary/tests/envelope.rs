@@ -129,6 +129,7 @@ fn request<'a>(format: EnvelopeFormat, k: &'a TestKey) -> SignRequest<'a> {
         signing_agent: Some("signet/test".into()),
         certificate_chain: vec![k.cert.clone()],
         signer: &k.key,
+        timestamper: None,
     }
 }
 
@@ -469,6 +470,7 @@ fn k01_jws_conformance_protected_and_payload_byte_for_byte() {
         signing_agent: Some("NotationConformanceTest/1.0.0".into()),
         certificate_chain: vec![k.cert.clone()],
         signer: &k.key,
+        timestamper: None,
     };
     let out: Value = serde_json::from_slice(&sign(&req).unwrap()).unwrap();
     assert_eq!(out["protected"], vector["protected"]);
@@ -505,6 +507,7 @@ fn k02_cose_conformance_byte_for_byte() {
         signing_agent: Some("NotationConformanceTest/1.0.0".into()),
         certificate_chain: vec![k.cert.clone()],
         signer: &k.key,
+        timestamper: None,
     };
     let ours = sign(&req).unwrap();
 

@@ -447,6 +447,7 @@ fn round_trip_and_tamper_every_key_type_and_format() {
                 signing_agent: Some("signet-test".into()),
                 certificate_chain: vec![cert.der().to_vec()],
                 signer: &key,
+                timestamper: None,
             })
             .unwrap();
             let run = |bytes: &[u8]| {

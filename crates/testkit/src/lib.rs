@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod pki;
+pub mod revocation;
 
 /// The repository root (the workspace directory).
 pub fn repo_root() -> PathBuf {
@@ -42,3 +43,4 @@ pub fn vector(rel: &str) -> PathBuf {
 pub fn read_vector(rel: &str) -> Vec<u8> {
     std::fs::read(vector(rel)).unwrap()
 }
+pub mod tsa;

@@ -79,6 +79,8 @@ pub struct SignArgs {
     /// Overwrite an existing signature file.
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub timestamp: sign::TimestampArgs,
 }
 
 #[derive(Debug, ClapArgs)]
@@ -193,7 +195,17 @@ fn run_sign(config: &ConfigDir, args: SignArgs) -> Result<ExitCode> {
         }
         eprintln!("Warning: existing signature file will be overwritten");
     }
-    let signed = sign::sign_envelope(config, args.key.as_deref(), format, args.expiry, &target)?;
+    let timestamper = args.timestamp.timestamper()?;
+    let signed = sign::sign_envelope(
+        config,
+        args.key.as_deref(),
+        format,
+        args.expiry,
+        &target,
+        timestamper
+            .as_ref()
+            .map(|t| t as &dyn notary::envelope::Timestamper),
+    )?;
     write_atomic(&sig_path, &signed.bytes)
         .with_context(|| format!("failed to write signature to file {}", sig_path.display()))?;
     println!("Successfully signed {}", args.file.display());
@@ -296,8 +308,11 @@ fn run_verify(config: &ConfigDir, args: VerifyArgs) -> Result<ExitCode> {
     let artifact_reference = format!("{BLOB_SCOPE}@{}", target.digest);
     let policy = oci_policy(statement);
     let store = DirTrustStore::new(config.root());
-    let verifier =
-        Verifier::new(&policy, &store).with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier);
+    let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
+        .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
+    let verifier = Verifier::new(&policy, &store)
+        .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
+        .with_revocation_checker(&checker);
     let metadata: BTreeMap<String, String> = args.user_metadata.into_iter().collect();
     let outcome = verifier.verify(&VerifyRequest {
         artifact_reference: &artifact_reference,

@@ -97,7 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ),
     );
     let reference = LayoutReference::parse(&format!("{}:v1", image_dir.display()))?;
-    let signed = sign::sign_layout(&config, &reference, None, format, None, &BTreeMap::new())?;
+    let signed = sign::sign_layout(&config, &reference, None, format, None, &BTreeMap::new(), None)?;
     println!(
         "   signed {}; signature manifest {}",
         signed.target.digest, signed.signature_manifest.digest

@@ -1,13 +1,17 @@
 //! `signet sign`: sign an artifact with a local key.
 
-use std::{collections::BTreeMap, path::Path, process::ExitCode};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use notary::{
     Descriptor,
     crypto::PrivateKey,
-    envelope::{self, EnvelopeFormat, SignRequest, SigningScheme},
+    envelope::{self, EnvelopeFormat, SignRequest, SigningScheme, Timestamper},
     x509,
 };
 use oci::{ArtifactStore, LayoutReference, OciLayout, Target, signature};
@@ -37,9 +41,45 @@ pub struct Args {
     /// Metadata to sign into the payload as annotations, KEY=VALUE. Repeatable.
     #[arg(short = 'm', long = "user-metadata", value_parser = parse_kv)]
     pub user_metadata: Vec<(String, String)>,
+    #[command(flatten)]
+    pub timestamp: TimestampArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// `--timestamp-url` and `--timestamp-root-cert`, shared by `sign` and `blob sign`.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct TimestampArgs {
+    /// RFC 3161 Timestamping Authority (TSA) server URL (http://); the
+    /// signature is timestamped at signing time. Requires --timestamp-root-cert.
+    #[arg(long, value_name = "URL", requires = "timestamp_root_cert")]
+    pub timestamp_url: Option<String>,
+    /// The TSA's root certificate (one self-signed certificate, PEM or DER):
+    /// the token is verified against it before it is accepted. Requires
+    /// --timestamp-url.
+    #[arg(long, value_name = "FILE", requires = "timestamp_url")]
+    pub timestamp_root_cert: Option<PathBuf>,
+}
+
+impl TimestampArgs {
+    /// The timestamper these flags ask for, if any; the root certificate file
+    /// is checked as notation checks it.
+    pub fn timestamper(&self) -> Result<Option<fetch::tsa::HttpTimestamper>> {
+        let (url, root_path) = match (&self.timestamp_url, &self.timestamp_root_cert) {
+            (None, None) => return Ok(None),
+            (Some(url), Some(root)) => (url, root),
+            (Some(_), None) => bail!("--timestamp-url requires --timestamp-root-cert"),
+            (None, Some(_)) => bail!("--timestamp-root-cert requires --timestamp-url"),
+        };
+        if url.is_empty() {
+            bail!("--timestamp-url cannot be empty");
+        }
+        let bytes = std::fs::read(root_path)
+            .with_context(|| format!("reading the TSA root certificate {}", root_path.display()))?;
+        let root = x509::read_root_certificate(&bytes, &root_path.display().to_string())?;
+        Ok(Some(fetch::tsa::HttpTimestamper::new(url.clone(), vec![root])?))
+    }
 }
 
 /// `24h`, `30m`, `2s`, `7d`.
@@ -87,6 +127,7 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
     let format = EnvelopeFormat::from_name(&args.signature_format)
         .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;
     let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
+    let timestamper = args.timestamp.timestamper()?;
     let signed = sign_layout(
         config,
         &reference,
@@ -94,6 +135,7 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
         format,
         args.expiry,
         &metadata,
+        timestamper.as_ref().map(|t| t as &dyn Timestamper),
     )?;
     let shown = format!("{}@{}", reference.path.as_path().display(), signed.target.digest);
     match args.output {
@@ -111,7 +153,8 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Signs the artifact `reference` names in its layout with key `key_name`.
+/// Signs the artifact `reference` names in its layout with key `key_name`,
+/// timestamping the signature with `timestamper` if given.
 pub fn sign_layout(
     config: &ConfigDir,
     reference: &LayoutReference,
@@ -119,6 +162,7 @@ pub fn sign_layout(
     format: EnvelopeFormat,
     expiry: Option<Duration>,
     metadata: &BTreeMap<String, String>,
+    timestamper: Option<&dyn Timestamper>,
 ) -> Result<Signed> {
     let mut layout = OciLayout::open(reference.path.as_path())?;
     let mut target = layout.resolve(reference.target.as_str())?;
@@ -127,7 +171,7 @@ pub fn sign_layout(
         bytes,
         thumbprints,
         signing_time: now,
-    } = sign_envelope(config, key_name, format, expiry, &target)?;
+    } = sign_envelope(config, key_name, format, expiry, &target, timestamper)?;
     let mut annotations = BTreeMap::new();
     let (k, v) = signature::thumbprint_annotation(&thumbprints);
     annotations.insert(k, v);
@@ -154,13 +198,15 @@ pub struct SignedEnvelope {
     pub signing_time: OffsetDateTime,
 }
 
-/// Signs a payload naming `target` with key `key_name` (default key if `None`).
+/// Signs a payload naming `target` with key `key_name` (default key if
+/// `None`); with `timestamper`, the signature gets an RFC 3161 timestamp.
 pub fn sign_envelope(
     config: &ConfigDir,
     key_name: Option<&str>,
     format: EnvelopeFormat,
     expiry: Option<Duration>,
     target: &Descriptor,
+    timestamper: Option<&dyn Timestamper>,
 ) -> Result<SignedEnvelope> {
     let keys = config.load_signing_keys()?;
     let suite = keys.get(key_name)?;
@@ -188,6 +234,7 @@ pub fn sign_envelope(
         signing_agent: Some(SIGNING_AGENT.to_owned()),
         certificate_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
         signer: &key,
+        timestamper,
     };
     Ok(SignedEnvelope {
         bytes: envelope::sign(&request)?,

@@ -85,8 +85,11 @@ pub fn verify_layout(
     let policy = TrustPolicyDocument::from_json(&policy_bytes)
         .with_context(|| format!("invalid trust policy {}", policy_path.display()))?;
     let store = DirTrustStore::new(config.root());
-    let verifier =
-        Verifier::new(&policy, &store).with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier);
+    let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
+        .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
+    let verifier = Verifier::new(&policy, &store)
+        .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
+        .with_revocation_checker(&checker);
 
     let layout = OciLayout::open(reference.path.as_path())?;
     let target = layout.resolve(reference.target.as_str())?;

@@ -418,6 +418,9 @@ pub(crate) fn produce(
     if let Some(agent) = req.signing_agent.as_ref().filter(|a| !a.is_empty()) {
         unprotected.push((Cbor::Text(KEY_SIGNING_AGENT.into()), Cbor::Text(agent.clone())));
     }
+    if let Some(token) = super::timestamp_for(req, &signature)? {
+        unprotected.push((Cbor::Text(KEY_TIMESTAMP_SIGNATURE.into()), Cbor::Bytes(token)));
+    }
     encode(&Cbor::Tag(
         TAG_SIGN1,
         Box::new(Cbor::Array(vec![

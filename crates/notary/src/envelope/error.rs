@@ -78,6 +78,9 @@ pub enum EnvelopeError {
     /// The signer failed to sign, or produced a signature that does not verify.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The timestamp authority gave no usable token over the new signature.
+    #[error("timestamping failed: {0}")]
+    Timestamping(String),
 }
 
 impl EnvelopeError {

@@ -289,8 +289,15 @@ pub(crate) fn produce(
         .sign(signing_input.as_bytes())
         .map_err(|e| EnvelopeError::Signing(e.to_string()))?;
 
+    let timestamp = super::timestamp_for(req, &signature)?;
     // Member order as notation-core-go's structs declare them.
     let mut unprotected = Map::new();
+    if let Some(token) = timestamp {
+        unprotected.insert(
+            KEY_TIMESTAMP_SIGNATURE.into(),
+            Value::String(STANDARD.encode(token)),
+        );
+    }
     unprotected.insert(
         "x5c".into(),
         Value::Array(

@@ -228,6 +228,42 @@ pub struct SignRequest<'a> {
     pub certificate_chain: Vec<Vec<u8>>,
     /// The key that signs.
     pub signer: &'a dyn Signer,
+    /// Obtains an RFC 3161 timestamp over the signature bytes, written into
+    /// the unsigned header as `io.cncf.notary.timestampSignature`; `None` for
+    /// no timestamp.
+    pub timestamper: Option<&'a dyn Timestamper>,
+}
+
+/// Obtains an RFC 3161 timestamp token over a signature, at signing time.
+///
+/// [`sign`] calls it once, after the signature is made and before the
+/// unsigned header is written; the token's message imprint must be over the
+/// raw signature bytes (JWS: the decoded `signature`; COSE: the signature bstr).
+pub trait Timestamper {
+    /// The DER `TimeStampToken` over `signature`, or why none was obtained.
+    fn timestamp(&self, signature: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+impl<F: Fn(&[u8]) -> Result<Vec<u8>, String>> Timestamper for F {
+    fn timestamp(&self, signature: &[u8]) -> Result<Vec<u8>, String> {
+        self(signature)
+    }
+}
+
+/// Asks `req`'s timestamper, if any, for a token over `signature` and checks
+/// that the token parses and timestamps exactly these bytes.
+fn timestamp_for(req: &SignRequest, signature: &[u8]) -> Result<Option<Vec<u8>>, EnvelopeError> {
+    let Some(tsa) = req.timestamper else {
+        return Ok(None);
+    };
+    let token = tsa.timestamp(signature).map_err(EnvelopeError::Timestamping)?;
+    use crate::timestamp::TimestampVerifier as _;
+    crate::timestamp::Rfc3161Verifier
+        .timestamp(&token, signature)
+        .map_err(|e| {
+            EnvelopeError::Timestamping(format!("the timestamp token does not fit the signature: {e}"))
+        })?;
+    Ok(Some(token))
 }
 
 /// The Notary Project payload for `target`: `{"targetArtifact": …}`, compact,
@@ -248,7 +284,9 @@ pub fn payload_for(target: &Descriptor) -> Vec<u8> {
 
 /// Produces an envelope for `req` and returns its bytes.
 ///
-/// The algorithm follows from the signer's key spec. The result is parsed and
+/// The algorithm follows from the signer's key spec. With a
+/// [`SignRequest::timestamper`], the token it returns for the signature bytes
+/// is checked to timestamp them and goes into the unsigned header. The result is parsed and
 /// its signature verified before it is returned, so a faulty key, HSM or
 /// plugin, or a certificate that does not hold the signer's key, is caught here.
 pub fn sign(req: &SignRequest) -> Result<Vec<u8>, EnvelopeError> {

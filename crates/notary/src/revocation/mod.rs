@@ -11,14 +11,26 @@
 //! Notary Project calls this "non-revokable", and notation treats it as OK);
 //! any other chain is reported as **not checked**, which fails closed when
 //! the trust policy enforces revocation.
+//!
+//! The pure halves of the two protocols live here too: [`crl`] parses and
+//! decides certificate revocation lists, [`ocsp`] builds RFC 6960 requests
+//! and verifies responses. Neither fetches anything.
+
+pub mod crl;
+pub mod ocsp;
 
 use const_oid::ObjectIdentifier;
 use der::Decode;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use time::OffsetDateTime;
 use x509_cert::ext::pkix::{
     AuthorityInfoAccessSyntax, CrlDistributionPoints, name::DistributionPointName, name::GeneralName,
 };
 
-use crate::x509::Certificate;
+use crate::x509::{
+    Certificate, CertificateError,
+    signature::{SignatureAlgorithm, verify},
+};
 
 const OID_AIA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
 const OID_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
@@ -137,4 +149,78 @@ pub fn chain_status(chain: &[Certificate], statuses: &[CertStatus]) -> ChainStat
         Some(subject) => ChainStatus::Unknown(subject),
         None => ChainStatus::Ok,
     }
+}
+
+/// How a certificate's status was learnt, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Online Certificate Status Protocol.
+    Ocsp,
+    /// Certificate revocation list.
+    Crl,
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Ocsp => "OCSP",
+            Self::Crl => "CRL",
+        })
+    }
+}
+
+/// notation's wording of a per-certificate revocation problem:
+/// `Certificate #1 in chain with subject "…" encountered an error for
+/// revocation method OCSP at URL "…": certificate is revoked via OCSP`.
+/// `index` is 0-based (leaf = 0); the text counts from 1.
+pub fn describe(index: usize, cert: &Certificate, method: Method, url: &str, what: &str) -> String {
+    format!(
+        "Certificate #{} in chain with subject {:?} encountered an error for revocation method {method} at URL {url:?}: {what}",
+        index + 1,
+        cert.subject()
+    )
+}
+
+/// Verifies a `SIGNED{…}` structure (SEQUENCE of to-be-signed, algorithm,
+/// BIT STRING) with `signer`'s public key.
+pub(crate) fn verify_signed(
+    der: &[u8],
+    alg: &AlgorithmIdentifierOwned,
+    signer: &Certificate,
+) -> Result<(), CertificateError> {
+    #[derive(der::Sequence)]
+    struct RawSigned<'a> {
+        tbs: der::asn1::AnyRef<'a>,
+        algorithm: der::asn1::AnyRef<'a>,
+        signature: der::asn1::BitStringRef<'a>,
+        #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+        certs: Option<der::asn1::AnyRef<'a>>,
+    }
+    let malformed = |e: der::Error| CertificateError::Malformed(e.to_string());
+    let raw = RawSigned::from_der(der).map_err(malformed)?;
+    let tbs = der::Encode::to_der(&raw.tbs).map_err(malformed)?;
+    let sig = raw
+        .signature
+        .as_bytes()
+        .ok_or_else(|| CertificateError::Malformed("signature has unused bits".into()))?;
+    let spki = SubjectPublicKeyInfoOwned::from_der(&signer.spki_der())
+        .map_err(|e| CertificateError::Malformed(e.to_string()))?;
+    verify(
+        &SignatureAlgorithm::from_algorithm_identifier(alg),
+        &spki,
+        &tbs,
+        sig,
+    )
+}
+
+/// An X.509 `Time` as an `OffsetDateTime`.
+pub(crate) fn to_offset(t: &x509_cert::time::Time) -> OffsetDateTime {
+    der_time(t.to_unix_duration())
+}
+
+pub(crate) fn der_time(d: std::time::Duration) -> OffsetDateTime {
+    i64::try_from(d.as_secs())
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
