@@ -10,8 +10,9 @@ use clap::{Parser, Subcommand};
 mod commands;
 mod config;
 mod output;
+mod plugins;
 
-use commands::{blob, cert, inspect, key, ls, policy, quickstart, sign, verify};
+use commands::{blob, cert, inspect, key, ls, plugin, policy, quickstart, sign, verify};
 
 /// Sign and verify container images with Notary Project signatures.
 ///
@@ -74,6 +75,9 @@ enum Command {
     /// Manage the trust policy.
     #[command(subcommand)]
     Policy(policy::Command),
+    /// Manage plugins (notation's plugin protocol): list, install, uninstall.
+    #[command(subcommand)]
+    Plugin(plugin::Command),
     /// From nothing: make a sample image, a test key, sign, trust and verify — printing each step.
     Quickstart(quickstart::Args),
 }
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Key(cmd) => key::run(&config, cmd),
         Command::Policy(cmd) => policy::run(&config, cmd),
+        Command::Plugin(cmd) => plugin::run(&config, cmd),
         Command::Quickstart(args) => quickstart::run(args),
     };
     match result {

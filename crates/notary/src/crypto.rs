@@ -40,6 +40,17 @@ pub trait Signer: Send + Sync {
     fn key_spec(&self) -> KeySpec;
     /// Signs `message` with the algorithm [`KeySpec::signature_algorithm`] gives.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CryptoError>;
+    /// Whether the signer supplies the certificate chain itself, with the
+    /// signature (a plugin's `generate-signature`), so a sign request may
+    /// leave its chain empty. Default: no.
+    fn supplies_certificate_chain(&self) -> bool {
+        false
+    }
+    /// The certificate chain that came with the latest signature, DER, leaf
+    /// first; `None` (the default) means the sign request's chain is used.
+    fn signed_certificate_chain(&self) -> Option<Vec<Vec<u8>>> {
+        None
+    }
 }
 
 /// Verifies a raw signature over `message` with the key in `spki_der`.

@@ -34,6 +34,7 @@ pub mod crypto;
 pub mod descriptor;
 pub mod envelope;
 mod error;
+pub mod plugin;
 pub mod policy;
 pub mod revocation;
 pub mod timestamp;

@@ -26,6 +26,7 @@ use time::{OffsetDateTime, format_description::FormatItem, macros::format_descri
 use crate::{
     descriptor::Descriptor,
     envelope::{Envelope, SigningScheme},
+    plugin::{self, Plugin, PluginError, PluginManager, proto},
     policy::{
         Action, TrustPolicyDocument, TrustPolicyStatement, ValidationType, VerificationLevel, VerifyTimestamp,
     },
@@ -166,6 +167,8 @@ pub struct Verifier<'a> {
     trust_store: &'a dyn TrustStore,
     timestamp: Option<&'a dyn TimestampVerifier>,
     revocation: Option<&'a dyn RevocationChecker>,
+    plugins: Option<&'a dyn PluginManager>,
+    plugin_config: BTreeMap<String, String>,
     now: Option<OffsetDateTime>,
 }
 
@@ -177,6 +180,8 @@ impl<'a> Verifier<'a> {
             trust_store,
             timestamp: None,
             revocation: None,
+            plugins: None,
+            plugin_config: BTreeMap::new(),
             now: None,
         }
     }
@@ -190,6 +195,20 @@ impl<'a> Verifier<'a> {
     /// Uses `r` for OCSP/CRL revocation checks.
     pub fn with_revocation_checker(mut self, r: &'a dyn RevocationChecker) -> Self {
         self.revocation = Some(r);
+        self
+    }
+
+    /// Uses `m` to find the verification plugins signatures name
+    /// (`io.cncf.notary.verificationPlugin`); without it such signatures are
+    /// inconclusive.
+    pub fn with_plugins(mut self, m: &'a dyn PluginManager) -> Self {
+        self.plugins = Some(m);
+        self
+    }
+
+    /// Passes `config` to verification plugins as `pluginConfig`.
+    pub fn with_plugin_config(mut self, config: BTreeMap<String, String>) -> Self {
+        self.plugin_config = config;
         self
     }
 
@@ -256,7 +275,7 @@ macro_rules! record {
     };
 }
 
-impl Run<'_, '_> {
+impl<'a> Run<'_, 'a> {
     fn action(&self, check: ValidationType) -> Action {
         self.statement.signature_verification.action(check)
     }
@@ -302,17 +321,24 @@ impl Run<'_, '_> {
     }
 
     fn after_integrity(&mut self, req: &VerifyRequest<'_>, env: &Envelope, chain: &[Certificate]) -> Verdict {
-        if let Some(plugin) = &env.signed.verification_plugin {
-            // Plugin-driven verification arrives with the plugin host; until then
-            // a signature that demands a plugin cannot be verified here.
-            return Verdict::Inconclusive {
-                reason: format!(
-                    "error while locating the verification plugin {plugin:?}, make sure the plugin is installed successfully before verifying the signature. error: plugin not found"
-                ),
-            };
-        }
+        // A signature that names a verification plugin: find it, check its
+        // version and capabilities first (notation's processSignature).
+        let plugin = match &env.signed.verification_plugin {
+            Some(name) => match self.find_plugin(name, env) {
+                Ok(p) => Some(p),
+                Err(reason) => return Verdict::Inconclusive { reason },
+            },
+            None => None,
+        };
+        let plugin_does = |cap: &str| {
+            plugin
+                .as_ref()
+                .is_some_and(|(_, caps)| caps.iter().any(|c| c == cap))
+        };
+        let identity_by_plugin = plugin_does(proto::CAPABILITY_TRUSTED_IDENTITY_VERIFIER);
+        let revocation_by_plugin = plugin_does(proto::CAPABILITY_REVOCATION_CHECK_VERIFIER);
         if self.action(ValidationType::Authenticity) != Action::Skip {
-            let status = match self.authenticity(env.signed.signing_scheme, chain) {
+            let status = match self.authenticity(env.signed.signing_scheme, chain, !identity_by_plugin) {
                 Ok(()) => CheckStatus::Passed(None),
                 Err(AuthError::Failed(m)) => CheckStatus::Failed(m),
                 Err(AuthError::Inconclusive(m)) => CheckStatus::NotChecked(m),
@@ -327,8 +353,13 @@ impl Run<'_, '_> {
             ValidationType::AuthenticTimestamp,
             self.authentic_timestamp(env, chain)
         );
-        if self.action(ValidationType::Revocation) != Action::Skip {
+        if self.action(ValidationType::Revocation) != Action::Skip && !revocation_by_plugin {
             record!(self, ValidationType::Revocation, self.revocation(chain));
+        }
+        if let Some((plugin, caps)) = &plugin
+            && let Some(verdict) = self.verify_with_plugin(plugin, caps, env, chain)
+        {
+            return verdict;
         }
         // The signed payload must name the artifact being verified.
         match env.target_artifact() {
@@ -381,7 +412,201 @@ impl Run<'_, '_> {
         Ok(certs)
     }
 
-    fn authenticity(&self, scheme: SigningScheme, chain: &[Certificate]) -> Result<(), AuthError> {
+    /// Finds the plugin `name` and checks its version and capabilities;
+    /// returns it with the verification capabilities it declares.
+    fn find_plugin(&self, name: &str, env: &Envelope) -> Result<(Plugin<'a>, Vec<String>), String> {
+        let locate = |e: &dyn std::fmt::Display| {
+            format!(
+                "error while locating the verification plugin {name:?}, make sure the plugin is installed successfully before verifying the signature. error: {e}"
+            )
+        };
+        if name.trim().is_empty() {
+            return Err(
+                "io.cncf.notary.verificationPlugin from extended attribute is an empty string".into(),
+            );
+        }
+        let min_version = match env.signed.verification_plugin_min_version.as_deref() {
+            None => None,
+            Some(v) if v.trim().is_empty() => {
+                return Err("error while getting plugin minimum version, error: io.cncf.notary.verificationPluginMinVersion from extended attribute is an empty string".into());
+            }
+            Some(v) if !plugin::is_valid_version(v) => {
+                return Err("error while getting plugin minimum version, error: io.cncf.notary.verificationPluginMinVersion from extended attribute is not a valid SemVer".into());
+            }
+            Some(v) => Some(v),
+        };
+        let manager = self
+            .verifier
+            .plugins
+            .ok_or_else(|| locate(&PluginError::NotFound))?;
+        let plugin = Plugin::find(manager, name).map_err(|e| locate(&e))?;
+        let metadata = plugin
+            .metadata(&self.verifier.plugin_config)
+            .map_err(|e| e.to_string())?;
+        if !plugin::is_valid_version(&metadata.version) {
+            return Err(format!(
+                "plugin {name} has pluginVersion {} which is not in valid semver format",
+                metadata.version
+            ));
+        }
+        if let Some(min) = min_version
+            && plugin::compare_versions(&metadata.version, min) == std::cmp::Ordering::Less
+        {
+            return Err(format!(
+                "found plugin {name} with version {} but signature verification needs plugin version greater than or equal to {min}",
+                metadata.version
+            ));
+        }
+        let caps: Vec<String> = metadata
+            .capabilities
+            .iter()
+            .filter(|c| {
+                *c == proto::CAPABILITY_REVOCATION_CHECK_VERIFIER
+                    || *c == proto::CAPABILITY_TRUSTED_IDENTITY_VERIFIER
+            })
+            .cloned()
+            .collect();
+        if caps.is_empty() {
+            return Err(format!(
+                "digital signature requires plugin {name:?} with signature verification capabilities ({:?} and/or {:?}) installed",
+                proto::CAPABILITY_TRUSTED_IDENTITY_VERIFIER,
+                proto::CAPABILITY_REVOCATION_CHECK_VERIFIER
+            ));
+        }
+        Ok((plugin, caps))
+    }
+
+    /// Runs `verify-signature` for the capabilities the policy leaves to the
+    /// plugin and applies its answer (notation's processPluginResponse);
+    /// `Some` when verification stops.
+    fn verify_with_plugin(
+        &mut self,
+        plugin: &Plugin<'_>,
+        caps: &[String],
+        env: &Envelope,
+        chain: &[Certificate],
+    ) -> Option<Verdict> {
+        let name = plugin.name().to_owned();
+        let revocation_skipped = self.action(ValidationType::Revocation) == Action::Skip;
+        let to_verify: Vec<String> = caps
+            .iter()
+            .filter(|c| !(revocation_skipped && *c == proto::CAPABILITY_REVOCATION_CHECK_VERIFIER))
+            .cloned()
+            .collect();
+        if to_verify.is_empty() {
+            return None;
+        }
+        let critical: Vec<&crate::envelope::ExtendedAttribute> =
+            env.signed.extended.iter().filter(|a| a.critical).collect();
+        let rfc3339 = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+        let request = proto::VerifySignatureRequest {
+            contract_version: proto::CONTRACT_VERSION.into(),
+            signature: proto::Signature {
+                critical_attributes: proto::CriticalAttributes {
+                    content_type: env.payload_content_type.clone(),
+                    signing_scheme: env.signed.signing_scheme.as_str().into(),
+                    expiry: env.signed.expiry.and_then(rfc3339),
+                    authentic_signing_time: match env.signed.signing_scheme {
+                        SigningScheme::X509SigningAuthority => {
+                            env.signed.authentic_signing_time.and_then(rfc3339)
+                        }
+                        SigningScheme::X509 => None,
+                    },
+                    extended_attributes: critical
+                        .iter()
+                        .map(|a| (a.key.clone(), a.value.clone()))
+                        .collect(),
+                },
+                unprocessed_attributes: critical.iter().map(|a| a.key.clone()).collect(),
+                certificate_chain: chain.iter().map(|c| c.der().to_vec()).collect(),
+            },
+            trust_policy: proto::TrustPolicy {
+                trusted_identities: self
+                    .statement
+                    .trusted_identities
+                    .iter()
+                    .map(|i| i.to_string())
+                    .collect(),
+                signature_verification: to_verify.clone(),
+            },
+            plugin_config: self.verifier.plugin_config.clone(),
+        };
+        let response = match plugin.verify_signature(&request) {
+            Ok(r) => r,
+            Err(e) => {
+                return Some(Verdict::Inconclusive {
+                    reason: format!("failed to verify with plugin {name}: {e}"),
+                });
+            }
+        };
+        for attr in &critical {
+            if !response
+                .processed_attributes
+                .iter()
+                .any(|p| p.as_str() == Some(attr.key.as_str()))
+            {
+                return Some(Verdict::Failed {
+                    check: ValidationType::Integrity,
+                    reason: format!(
+                        "extended critical attribute {:?} was not processed by the verification plugin {name:?} (all extended critical attributes must be processed by the verification plugin)",
+                        attr.key
+                    ),
+                });
+            }
+        }
+        for cap in &to_verify {
+            let Some(Some(result)) = response.verification_results.get(cap) else {
+                return Some(Verdict::Inconclusive {
+                    reason: format!("verification plugin {name:?} failed to verify {cap:?}"),
+                });
+            };
+            let reason = result.reason.clone().unwrap_or_default();
+            if cap == proto::CAPABILITY_TRUSTED_IDENTITY_VERIFIER {
+                if result.success {
+                    continue;
+                }
+                let message =
+                    format!("trusted identify verification by plugin {name:?} failed with reason {reason:?}");
+                // The authenticity result recorded from the trust store now fails.
+                let Some(auth) = self
+                    .results
+                    .iter_mut()
+                    .find(|r| r.check == ValidationType::Authenticity)
+                else {
+                    continue;
+                };
+                if auth.action == Action::Skip {
+                    continue;
+                }
+                auth.status = CheckStatus::Failed(message.clone());
+                if auth.action == Action::Enforce {
+                    return Some(Verdict::Failed {
+                        check: ValidationType::Authenticity,
+                        reason: message,
+                    });
+                }
+            } else if cap == proto::CAPABILITY_REVOCATION_CHECK_VERIFIER {
+                let status = if result.success {
+                    CheckStatus::Passed(Some(format!("checked by verification plugin {name:?}")))
+                } else {
+                    CheckStatus::Failed(format!(
+                        "revocation check by verification plugin {name:?} failed with reason {reason:?}"
+                    ))
+                };
+                if let Some(v) = self.record(ValidationType::Revocation, status) {
+                    return Some(v);
+                }
+            }
+        }
+        None
+    }
+
+    fn authenticity(
+        &self,
+        scheme: SigningScheme,
+        chain: &[Certificate],
+        check_identity: bool,
+    ) -> Result<(), AuthError> {
         let ty = match scheme {
             SigningScheme::X509 => TrustStoreType::Ca,
             SigningScheme::X509SigningAuthority => TrustStoreType::SigningAuthority,
@@ -397,6 +622,9 @@ impl Run<'_, '_> {
             return Err(AuthError::Failed(
                 "the signature's certificate chain does not contain any trusted certificate".into(),
             ));
+        }
+        if !check_identity {
+            return Ok(());
         }
         self.trusted_identity(chain).map_err(AuthError::Failed)
     }

@@ -3,11 +3,17 @@
 //!
 //! Two styles exist in the wild and both are read:
 //!
-//! * OCI 1.1 (what notation writes today, and what Signet writes):
+//! * OCI 1.1 (notation-go's main branch, the G13 vector):
 //!   `artifactType = application/vnd.cncf.notary.signature`, `config` = the
 //!   empty descriptor with `"data":"e30="`, one layer (the envelope), `subject`.
-//! * Legacy (notation 1.0, every e2e layout): no `artifactType`,
+//! * Config media type (every notation 1.x release up to v1.3.2, every e2e
+//!   layout, and what Signet writes): no `artifactType`,
 //!   `config.mediaType = application/vnd.cncf.notary.signature` (blob `{}`).
+//!
+//! Signet writes the second style because notation 1.x finds signatures in
+//! an OCI layout by `config.mediaType` only (notation-go v1.3.2
+//! `signatureReferrers`): an OCI 1.1-style signature in a layout is invisible
+//! to `notation verify --oci-layout`, while newer notation reads both styles.
 //!
 //! As in notation-go, a manifest of the OCI 1.1 style whose config is not the
 //! empty descriptor is skipped with a warning, and a signature manifest without
@@ -39,7 +45,7 @@ pub struct SignatureRef {
 }
 
 /// Builds the OCI 1.1 signature manifest for `envelope` over `subject`, byte for
-/// byte as notation does. Returns the manifest JSON and the envelope's descriptor.
+/// byte as notation-go's main branch does (G13). Returns the manifest JSON and the envelope's descriptor.
 ///
 /// The subject is reduced to media type, digest and size; `annotations`
 /// (usually [`thumbprint_annotation`] and [`created_annotation`]) are left out
@@ -71,7 +77,37 @@ pub fn signature_manifest(
     (bytes, envelope_desc)
 }
 
-/// Pushes a signature of `subject` to `store`: the empty config blob, the
+/// Builds the signature manifest notation 1.x (up to v1.3.2) pushes for
+/// `envelope` over `subject`, byte for byte: no `artifactType`, and `config`
+/// is `{}` labelled `application/vnd.cncf.notary.signature` (no `data`).
+/// Otherwise as [`signature_manifest`].
+pub fn config_media_type_signature_manifest(
+    subject: &Descriptor,
+    envelope_media_type: &str,
+    envelope: &[u8],
+    annotations: BTreeMap<String, String>,
+) -> (Vec<u8>, Descriptor) {
+    let envelope_desc = Descriptor::of(envelope_media_type, envelope);
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_owned()),
+        artifact_type: None,
+        config: Descriptor::of(ARTIFACT_TYPE_NOTARY_SIGNATURE, EMPTY_JSON),
+        layers: vec![envelope_desc.clone()],
+        subject: Some(Descriptor::new(
+            subject.media_type.clone(),
+            subject.digest.clone(),
+            subject.size,
+        )),
+        annotations: (!annotations.is_empty()).then_some(annotations),
+    };
+    #[allow(clippy::expect_used)]
+    let bytes = to_go_json(&manifest).expect("a manifest of strings and integers serialises");
+    (bytes, envelope_desc)
+}
+
+/// Pushes a signature of `subject` to `store` in the style notation 1.x
+/// writes ([`config_media_type_signature_manifest`]): the `{}` config blob, the
 /// envelope blob, then the manifest (in that order, so the manifest never
 /// refers to content the store lacks). Returns the manifest's descriptor.
 pub fn push_signature(
@@ -81,7 +117,8 @@ pub fn push_signature(
     envelope: &[u8],
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor, Error> {
-    let (manifest, _) = signature_manifest(subject, envelope_media_type, envelope, annotations);
+    let (manifest, _) =
+        config_media_type_signature_manifest(subject, envelope_media_type, envelope, annotations);
     store.push(MEDIA_TYPE_EMPTY_JSON, EMPTY_JSON)?;
     store.push(envelope_media_type, envelope)?;
     store.push(MEDIA_TYPE_OCI_MANIFEST, &manifest)

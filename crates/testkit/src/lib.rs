@@ -43,4 +43,5 @@ pub fn vector(rel: &str) -> PathBuf {
 pub fn read_vector(rel: &str) -> Vec<u8> {
     std::fs::read(vector(rel)).unwrap()
 }
+pub mod notation;
 pub mod tsa;

@@ -308,11 +308,13 @@ fn run_verify(config: &ConfigDir, args: VerifyArgs) -> Result<ExitCode> {
     let artifact_reference = format!("{BLOB_SCOPE}@{}", target.digest);
     let policy = oci_policy(statement);
     let store = DirTrustStore::new(config.root());
+    let plugins = crate::plugins::PluginDir::new(config.path("plugins"));
     let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
         .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
     let verifier = Verifier::new(&policy, &store)
         .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
-        .with_revocation_checker(&checker);
+        .with_revocation_checker(&checker)
+        .with_plugins(&plugins);
     let metadata: BTreeMap<String, String> = args.user_metadata.into_iter().collect();
     let outcome = verifier.verify(&VerifyRequest {
         artifact_reference: &artifact_reference,

@@ -5,6 +5,7 @@ pub mod cert;
 pub mod inspect;
 pub mod key;
 pub mod ls;
+pub mod plugin;
 pub mod policy;
 pub mod quickstart;
 pub mod sign;

@@ -30,8 +30,10 @@ pub struct Args {
     #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
     pub oci_layout: String,
     /// Signing key name (see `signet key list`); default: the default key.
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "plugin")]
     pub key: Option<String>,
+    #[command(flatten)]
+    pub plugin: PluginArgs,
     /// Envelope format.
     #[arg(long, default_value = "jws", value_parser = ["jws", "cose"])]
     pub signature_format: String,
@@ -46,6 +48,55 @@ pub struct Args {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
+}
+
+/// `--plugin`, `--id` and `--plugin-config`: sign through a plugin.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub struct PluginArgs {
+    /// Sign through this plugin (installed in <config>/plugins; see `signet plugin list`).
+    #[arg(long, value_name = "NAME", requires = "id")]
+    pub plugin: Option<String>,
+    /// The key id the plugin signs with. Requires --plugin.
+    #[arg(long, value_name = "KEY", requires = "plugin")]
+    pub id: Option<String>,
+    /// Configuration passed to the plugin, KEY=VALUE. Repeatable.
+    #[arg(long = "plugin-config", value_name = "KEY=VALUE", value_parser = parse_kv, requires = "plugin")]
+    pub plugin_config: Vec<(String, String)>,
+}
+
+/// Which key signs: a named key from `signingkeys.json` (local or
+/// plugin-backed), or a plugin key given on the command line.
+#[derive(Debug, Clone)]
+pub enum SigningKey<'a> {
+    /// A key from `signingkeys.json`; `None` for the default key.
+    Named(Option<&'a str>),
+    /// A plugin and the key id it signs with.
+    Plugin(PluginKey),
+}
+
+/// A key held by a plugin.
+#[derive(Debug, Clone)]
+pub struct PluginKey {
+    /// The plugin's name.
+    pub plugin: String,
+    /// The key id.
+    pub id: String,
+    /// `pluginConfig` for every request.
+    pub config: BTreeMap<String, String>,
+}
+
+impl PluginArgs {
+    /// The signing key these flags name, or `Named(key)` without `--plugin`.
+    pub fn signing_key<'a>(&self, key: Option<&'a str>) -> SigningKey<'a> {
+        match (&self.plugin, &self.id) {
+            (Some(plugin), Some(id)) => SigningKey::Plugin(PluginKey {
+                plugin: plugin.clone(),
+                id: id.clone(),
+                config: self.plugin_config.iter().cloned().collect(),
+            }),
+            _ => SigningKey::Named(key),
+        }
+    }
 }
 
 /// `--timestamp-url` and `--timestamp-root-cert`, shared by `sign` and `blob sign`.
@@ -128,10 +179,10 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
         .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;
     let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
     let timestamper = args.timestamp.timestamper()?;
-    let signed = sign_layout(
+    let signed = sign_layout_with(
         config,
         &reference,
-        args.key.as_deref(),
+        args.plugin.signing_key(args.key.as_deref()),
         format,
         args.expiry,
         &metadata,
@@ -164,6 +215,27 @@ pub fn sign_layout(
     metadata: &BTreeMap<String, String>,
     timestamper: Option<&dyn Timestamper>,
 ) -> Result<Signed> {
+    sign_layout_with(
+        config,
+        reference,
+        SigningKey::Named(key_name),
+        format,
+        expiry,
+        metadata,
+        timestamper,
+    )
+}
+
+/// [`sign_layout`] with any [`SigningKey`], a plugin's included.
+pub fn sign_layout_with(
+    config: &ConfigDir,
+    reference: &LayoutReference,
+    key: SigningKey<'_>,
+    format: EnvelopeFormat,
+    expiry: Option<Duration>,
+    metadata: &BTreeMap<String, String>,
+    timestamper: Option<&dyn Timestamper>,
+) -> Result<Signed> {
     let mut layout = OciLayout::open(reference.path.as_path())?;
     let mut target = layout.resolve(reference.target.as_str())?;
     target.annotations = (!metadata.is_empty()).then(|| metadata.clone());
@@ -171,8 +243,9 @@ pub fn sign_layout(
         bytes,
         thumbprints,
         signing_time: now,
-    } = sign_envelope(config, key_name, format, expiry, &target, timestamper)?;
-    let mut annotations = BTreeMap::new();
+        annotations: extra,
+    } = sign_envelope_with(config, key, format, expiry, &target, timestamper)?;
+    let mut annotations = extra;
     let (k, v) = signature::thumbprint_annotation(&thumbprints);
     annotations.insert(k, v);
     annotations.insert(
@@ -196,6 +269,8 @@ pub struct SignedEnvelope {
     pub thumbprints: Vec<String>,
     /// The signing time written into the envelope.
     pub signing_time: OffsetDateTime,
+    /// Annotations an envelope-generating plugin asked for on the signature manifest.
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// Signs a payload naming `target` with key `key_name` (default key if
@@ -208,13 +283,50 @@ pub fn sign_envelope(
     target: &Descriptor,
     timestamper: Option<&dyn Timestamper>,
 ) -> Result<SignedEnvelope> {
+    sign_envelope_with(
+        config,
+        SigningKey::Named(key_name),
+        format,
+        expiry,
+        target,
+        timestamper,
+    )
+}
+
+/// [`sign_envelope`] with any [`SigningKey`], a plugin's included.
+pub fn sign_envelope_with(
+    config: &ConfigDir,
+    key: SigningKey<'_>,
+    format: EnvelopeFormat,
+    expiry: Option<Duration>,
+    target: &Descriptor,
+    timestamper: Option<&dyn Timestamper>,
+) -> Result<SignedEnvelope> {
+    let key_name = match key {
+        SigningKey::Plugin(p) => return sign_with_plugin(config, &p, format, expiry, target, timestamper),
+        SigningKey::Named(name) => name,
+    };
     let keys = config.load_signing_keys()?;
     let suite = keys.get(key_name)?;
     let (Some(key_path), Some(cert_path)) = (&suite.key_path, &suite.cert_path) else {
-        bail!(
-            "signing key {:?} is a plugin key; plugin signing is not supported yet",
-            suite.name
-        );
+        let (Some(plugin), Some(id)) = (&suite.plugin_name, &suite.id) else {
+            bail!(
+                "signing key {:?} has neither a key and certificate nor a plugin",
+                suite.name
+            );
+        };
+        let config_map = suite
+            .plugin_config
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+            .collect();
+        let key = PluginKey {
+            plugin: plugin.clone(),
+            id: id.clone(),
+            config: config_map,
+        };
+        return sign_with_plugin(config, &key, format, expiry, target, timestamper);
     };
     let key = load_key(key_path)?;
     let chain = x509::read_certificates(
@@ -240,6 +352,104 @@ pub fn sign_envelope(
         bytes: envelope::sign(&request)?,
         thumbprints: chain.iter().map(|c| c.sha256_thumbprint()).collect(),
         signing_time: now,
+        annotations: BTreeMap::new(),
+    })
+}
+
+/// Signs through a plugin: `generate-signature` when the plugin makes raw
+/// signatures (signet builds the envelope), else `generate-envelope`.
+fn sign_with_plugin(
+    config: &ConfigDir,
+    key: &PluginKey,
+    format: EnvelopeFormat,
+    expiry: Option<Duration>,
+    target: &Descriptor,
+    timestamper: Option<&dyn Timestamper>,
+) -> Result<SignedEnvelope> {
+    use notary::plugin::{Plugin, PluginSigner, proto};
+    let dir = crate::plugins::PluginDir::new(config.path("plugins"));
+    let plugin = Plugin::find(&dir, &key.plugin).with_context(|| {
+        format!(
+            "failed to load plugin {:?} from {}",
+            key.plugin,
+            dir.root().display()
+        )
+    })?;
+    let metadata = plugin
+        .metadata(&key.config)
+        .with_context(|| format!("plugin {:?}", key.plugin))?;
+    let now = OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc());
+    if metadata.has_capability(proto::CAPABILITY_SIGNATURE_GENERATOR) {
+        let signer = PluginSigner::new(plugin, &metadata, &key.id, key.config.clone())
+            .with_context(|| format!("plugin {:?}, key {:?}", key.plugin, key.id))?;
+        let request = SignRequest {
+            format,
+            payload: envelope::payload_for(target),
+            signing_time: now,
+            expiry: expiry.map(|d| now + d),
+            signing_scheme: SigningScheme::X509,
+            extended: Vec::new(),
+            signing_agent: Some(SIGNING_AGENT.to_owned()),
+            certificate_chain: Vec::new(),
+            signer: &signer,
+            timestamper,
+        };
+        let bytes = envelope::sign(&request)?;
+        let chain = signer.certificate_chain().unwrap_or_default();
+        let chain = x509::decode_code_signing_chain(&chain)
+            .map_err(|e| anyhow::anyhow!("the plugin's certificate chain is invalid: {e}"))?;
+        return Ok(SignedEnvelope {
+            bytes,
+            thumbprints: chain.iter().map(|c| c.sha256_thumbprint()).collect(),
+            signing_time: now,
+            annotations: BTreeMap::new(),
+        });
+    }
+    if !metadata.has_capability(proto::CAPABILITY_ENVELOPE_GENERATOR) {
+        bail!("plugin {:?} does not have signing capabilities", key.plugin);
+    }
+    if timestamper.is_some() {
+        bail!(
+            "plugin {:?} generates whole envelopes; timestamping them is not supported",
+            key.plugin
+        );
+    }
+    let expiry_secs = expiry.map_or(0, |d| u64::try_from(d.whole_seconds()).unwrap_or(0));
+    let resp = plugin
+        .generate_envelope(&proto::GenerateEnvelopeRequest {
+            contract_version: proto::CONTRACT_VERSION.into(),
+            key_id: key.id.clone(),
+            payload_type: envelope::PAYLOAD_CONTENT_TYPE.into(),
+            signature_envelope_type: format.media_type().into(),
+            payload: envelope::payload_for(target),
+            expiry_duration_in_seconds: expiry_secs,
+            plugin_config: key.config.clone(),
+        })
+        .with_context(|| format!("plugin {:?}: generate-envelope", key.plugin))?;
+    if resp.signature_envelope_type != format.media_type() {
+        bail!(
+            "signatureEnvelopeType in generateEnvelope response {:?} does not match request {:?}",
+            resp.signature_envelope_type,
+            format.media_type()
+        );
+    }
+    let (env, chain) = notary::verifier::check_integrity(format.media_type(), &resp.signature_envelope)
+        .map_err(|e| anyhow::anyhow!("the plugin's envelope is invalid: {e}"))?;
+    let signed = env.target_artifact()?;
+    if !signed.same_content(target) {
+        bail!(
+            "the plugin's envelope signs {} instead of {}",
+            signed.digest,
+            target.digest
+        );
+    }
+    Ok(SignedEnvelope {
+        bytes: resp.signature_envelope,
+        thumbprints: chain.iter().map(|c| c.sha256_thumbprint()).collect(),
+        signing_time: env.signed.effective_signing_time().unwrap_or(now),
+        annotations: resp.annotations,
     })
 }
 

@@ -85,11 +85,13 @@ pub fn verify_layout(
     let policy = TrustPolicyDocument::from_json(&policy_bytes)
         .with_context(|| format!("invalid trust policy {}", policy_path.display()))?;
     let store = DirTrustStore::new(config.root());
+    let plugins = crate::plugins::PluginDir::new(config.path("plugins"));
     let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
         .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
     let verifier = Verifier::new(&policy, &store)
         .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
-        .with_revocation_checker(&checker);
+        .with_revocation_checker(&checker)
+        .with_plugins(&plugins);
 
     let layout = OciLayout::open(reference.path.as_path())?;
     let target = layout.resolve(reference.target.as_str())?;

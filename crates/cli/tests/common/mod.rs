@@ -28,6 +28,49 @@ impl Env {
         }
     }
 
+    /// Like [`Env::new`], but the config directory is `<root>/xdg/notation`:
+    /// where `notation` looks with `XDG_CONFIG_HOME=<root>/xdg`, so both tools
+    /// share keys, trust store and trust policy (see [`Env::notation`]).
+    pub fn shared_with_notation() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_path_buf();
+        let config = root.join("xdg/notation");
+        fs::create_dir_all(&config).unwrap();
+        Self {
+            _tmp: tmp,
+            root,
+            config,
+        }
+    }
+
+    /// Runs the reference CLI `notation ARGS` (see `testkit::notation`) in the
+    /// temp dir, in UTC, with `XDG_CONFIG_HOME` set to the parent of the config
+    /// directory (so use [`Env::shared_with_notation`]) and OCI-layout support
+    /// (`NOTATION_EXPERIMENTAL=1`) on; echoes what it printed.
+    pub fn notation(&self, args: &[&str]) -> Output {
+        assert_eq!(
+            self.config.file_name().and_then(|n| n.to_str()),
+            Some("notation"),
+            "notation reads $XDG_CONFIG_HOME/notation: make the Env with Env::shared_with_notation"
+        );
+        let out = Command::new(testkit::notation::binary())
+            .args(args)
+            .current_dir(&self.root)
+            .env("XDG_CONFIG_HOME", self.config.parent().unwrap())
+            .env("HOME", &self.root)
+            .env("NOTATION_EXPERIMENTAL", "1")
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        eprintln!(
+            "$ notation {}\n--- stdout\n{}--- stderr\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Installs `e2e/config/trustpolicies/<file>` as the trust policy.
     pub fn policy(&self, file: &str) -> &Self {
         fs::copy(

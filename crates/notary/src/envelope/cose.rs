@@ -406,14 +406,10 @@ pub(crate) fn produce(
         .sign(&signing_input)
         .map_err(|e| EnvelopeError::Signing(e.to_string()))?;
 
+    let certificate_chain = Prepared::chain_after_signing(req)?;
     let mut unprotected = vec![(
         Cbor::Integer(LABEL_X5CHAIN.into()),
-        Cbor::Array(
-            req.certificate_chain
-                .iter()
-                .map(|c| Cbor::Bytes(c.clone()))
-                .collect(),
-        ),
+        Cbor::Array(certificate_chain.iter().map(|c| Cbor::Bytes(c.clone())).collect()),
     )];
     if let Some(agent) = req.signing_agent.as_ref().filter(|a| !a.is_empty()) {
         unprotected.push((Cbor::Text(KEY_SIGNING_AGENT.into()), Cbor::Text(agent.clone())));

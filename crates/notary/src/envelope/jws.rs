@@ -289,6 +289,7 @@ pub(crate) fn produce(
         .sign(signing_input.as_bytes())
         .map_err(|e| EnvelopeError::Signing(e.to_string()))?;
 
+    let certificate_chain = Prepared::chain_after_signing(req)?;
     let timestamp = super::timestamp_for(req, &signature)?;
     // Member order as notation-core-go's structs declare them.
     let mut unprotected = Map::new();
@@ -301,7 +302,7 @@ pub(crate) fn produce(
     unprotected.insert(
         "x5c".into(),
         Value::Array(
-            req.certificate_chain
+            certificate_chain
                 .iter()
                 .map(|c| Value::String(STANDARD.encode(c)))
                 .collect(),

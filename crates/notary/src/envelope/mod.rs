@@ -321,7 +321,7 @@ impl Prepared {
         if req.payload.is_empty() {
             return Err(bad("the payload is empty".into()));
         }
-        if req.certificate_chain.is_empty() {
+        if req.certificate_chain.is_empty() && !req.signer.supplies_certificate_chain() {
             return Err(bad("the certificate chain is empty".into()));
         }
         let signing_time = req
@@ -360,6 +360,21 @@ impl Prepared {
                 .map(|a| a.key.clone())
                 .collect(),
         })
+    }
+
+    /// The chain to write after signing: the signer's, if it supplied one,
+    /// else the request's; never empty.
+    fn chain_after_signing(req: &SignRequest) -> Result<Vec<Vec<u8>>, EnvelopeError> {
+        let chain = req
+            .signer
+            .signed_certificate_chain()
+            .unwrap_or_else(|| req.certificate_chain.clone());
+        if chain.is_empty() {
+            return Err(EnvelopeError::InvalidSignRequest(
+                "the certificate chain is empty".into(),
+            ));
+        }
+        Ok(chain)
     }
 
     /// The header name that carries the signing time under the request's scheme.
