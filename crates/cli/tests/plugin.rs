@@ -188,3 +188,37 @@ fn notation_signs_through_the_signet_plugin() {
     expect(&out, true, &["Successfully signed"]);
     expect(&env.verify(&layout, "local/e2e"), true, &[VERIFIED]);
 }
+
+/// The other direction: signet signs through the plugin, stock notation verifies.
+#[test]
+fn signet_signs_through_the_plugin_and_notation_verifies() {
+    let env = Env::shared_with_notation();
+    let layout = signing_setup(&env);
+    let reference = format!("{}:v1", layout.display());
+    let config_dir = format!("config_dir={}", env.config.display());
+    for format in ["jws", "cose"] {
+        let out = env.signet(&[
+            "sign",
+            "--oci-layout",
+            &reference,
+            "--plugin",
+            "signet",
+            "--id",
+            "e2e",
+            "--plugin-config",
+            &config_dir,
+            "--signature-format",
+            format,
+        ]);
+        expect(&out, true, &["Successfully signed"]);
+    }
+    let by_digest = format!(
+        "{}@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+        layout.display()
+    );
+    let out = env.notation(&["verify", "--oci-layout", "--scope", "local/e2e", &by_digest]);
+    expect(&out, true, &["Successfully verified signature for"]);
+    let out = env.notation(&["ls", "--oci-layout", &by_digest]);
+    expect(&out, true, &[]);
+    assert_eq!(text(&out).matches("── sha256:").count(), 2, "{}", text(&out));
+}
