@@ -17,8 +17,7 @@ use notary::{
         BlobTrustPolicyDocument, BlobTrustPolicyStatement, TrustPolicyDocument, TrustPolicyStatement,
         ValidationType, VerificationLevel,
     },
-    truststore::DirTrustStore,
-    verifier::{Outcome, Verdict, Verifier, VerifyRequest},
+    verifier::{Outcome, Verdict, VerifyRequest},
 };
 use serde_json::{Value, json};
 use time::Duration;
@@ -307,14 +306,8 @@ fn run_verify(config: &ConfigDir, args: VerifyArgs) -> Result<ExitCode> {
     let target = Descriptor::of(media_type, &blob);
     let artifact_reference = format!("{BLOB_SCOPE}@{}", target.digest);
     let policy = oci_policy(statement);
-    let store = DirTrustStore::new(config.root());
-    let plugins = crate::plugins::PluginDir::new(config.path("plugins"));
-    let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
-        .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
-    let verifier = Verifier::new(&policy, &store)
-        .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
-        .with_revocation_checker(&checker)
-        .with_plugins(&plugins);
+    let context = super::verify::VerifyContext::new(config)?;
+    let verifier = context.verifier(&policy);
     let metadata: BTreeMap<String, String> = args.user_metadata.into_iter().collect();
     let outcome = verifier.verify(&VerifyRequest {
         artifact_reference: &artifact_reference,

@@ -68,6 +68,35 @@ pub fn default_scope(reference: &LayoutReference) -> Result<String> {
     Ok(format!("local/{name}"))
 }
 
+/// What every verifying command plugs into the verifier: the trust store, the
+/// plugins directory, OCSP/CRL over HTTP with the CRL cache, RFC 3161 tokens.
+pub struct VerifyContext {
+    store: DirTrustStore,
+    plugins: crate::plugins::PluginDir,
+    checker: fetch::revocation::HttpRevocationChecker,
+}
+
+impl VerifyContext {
+    /// The context for the config directory `config`.
+    pub fn new(config: &ConfigDir) -> Result<Self> {
+        let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
+            .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
+        Ok(Self {
+            store: DirTrustStore::new(config.root()),
+            plugins: crate::plugins::PluginDir::new(config.path("plugins")),
+            checker,
+        })
+    }
+
+    /// A verifier for `policy` with everything plugged in.
+    pub fn verifier<'a>(&'a self, policy: &'a TrustPolicyDocument) -> Verifier<'a> {
+        Verifier::new(policy, &self.store)
+            .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
+            .with_revocation_checker(&self.checker)
+            .with_plugins(&self.plugins)
+    }
+}
+
 /// Verifies the artifact `reference` names; stops at the first accepted signature.
 pub fn verify_layout(
     config: &ConfigDir,
@@ -84,14 +113,8 @@ pub fn verify_layout(
     })?;
     let policy = TrustPolicyDocument::from_json(&policy_bytes)
         .with_context(|| format!("invalid trust policy {}", policy_path.display()))?;
-    let store = DirTrustStore::new(config.root());
-    let plugins = crate::plugins::PluginDir::new(config.path("plugins"));
-    let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
-        .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
-    let verifier = Verifier::new(&policy, &store)
-        .with_timestamp_verifier(&notary::timestamp::Rfc3161Verifier)
-        .with_revocation_checker(&checker)
-        .with_plugins(&plugins);
+    let context = VerifyContext::new(config)?;
+    let verifier = context.verifier(&policy);
 
     let layout = OciLayout::open(reference.path.as_path())?;
     let target = layout.resolve(reference.target.as_str())?;
