@@ -56,25 +56,14 @@ pub fn signature_manifest(
     envelope: &[u8],
     annotations: BTreeMap<String, String>,
 ) -> (Vec<u8>, Descriptor) {
-    let envelope_desc = Descriptor::of(envelope_media_type, envelope);
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_owned()),
-        artifact_type: Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
-        config: empty_descriptor(),
-        layers: vec![envelope_desc.clone()],
-        subject: Some(Descriptor::new(
-            subject.media_type.clone(),
-            subject.digest.clone(),
-            subject.size,
-        )),
-        annotations: (!annotations.is_empty()).then_some(annotations),
-    };
-    // Strings, integers and string maps always serialise; there is no input
-    // that makes this fail.
-    #[allow(clippy::expect_used)]
-    let bytes = to_go_json(&manifest).expect("a manifest of strings and integers serialises");
-    (bytes, envelope_desc)
+    build_manifest(
+        Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
+        empty_descriptor(),
+        subject,
+        envelope_media_type,
+        envelope,
+        annotations,
+    )
 }
 
 /// Builds the signature manifest notation 1.x (up to v1.3.2) pushes for
@@ -87,12 +76,31 @@ pub fn config_media_type_signature_manifest(
     envelope: &[u8],
     annotations: BTreeMap<String, String>,
 ) -> (Vec<u8>, Descriptor) {
+    build_manifest(
+        None,
+        Descriptor::of(ARTIFACT_TYPE_NOTARY_SIGNATURE, EMPTY_JSON),
+        subject,
+        envelope_media_type,
+        envelope,
+        annotations,
+    )
+}
+
+/// The two manifest styles differ only in `artifactType` and `config`.
+fn build_manifest(
+    artifact_type: Option<String>,
+    config: Descriptor,
+    subject: &Descriptor,
+    envelope_media_type: &str,
+    envelope: &[u8],
+    annotations: BTreeMap<String, String>,
+) -> (Vec<u8>, Descriptor) {
     let envelope_desc = Descriptor::of(envelope_media_type, envelope);
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(MEDIA_TYPE_OCI_MANIFEST.to_owned()),
-        artifact_type: None,
-        config: Descriptor::of(ARTIFACT_TYPE_NOTARY_SIGNATURE, EMPTY_JSON),
+        artifact_type,
+        config,
         layers: vec![envelope_desc.clone()],
         subject: Some(Descriptor::new(
             subject.media_type.clone(),
@@ -101,6 +109,8 @@ pub fn config_media_type_signature_manifest(
         )),
         annotations: (!annotations.is_empty()).then_some(annotations),
     };
+    // Strings, integers and string maps always serialise; there is no input
+    // that makes this fail.
     #[allow(clippy::expect_used)]
     let bytes = to_go_json(&manifest).expect("a manifest of strings and integers serialises");
     (bytes, envelope_desc)

@@ -16,7 +16,7 @@ use notary::{
 };
 use oci::{ArtifactStore, LayoutReference, OciLayout, Target, signature};
 use serde_json::json;
-use time::{Duration, OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{Duration, OffsetDateTime};
 
 use crate::{config::ConfigDir, output::Format};
 
@@ -248,10 +248,8 @@ pub fn sign_layout_with(
     let mut annotations = extra;
     let (k, v) = signature::thumbprint_annotation(&thumbprints);
     annotations.insert(k, v);
-    annotations.insert(
-        oci::manifest::ANNOTATION_CREATED.to_owned(),
-        now.format(&Rfc3339).context("formatting the signing time")?,
-    );
+    let (k, v) = signature::created_annotation(now);
+    annotations.insert(k, v);
     let subject = Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size);
     let manifest =
         signature::push_signature(&mut layout, &subject, format.media_type(), &bytes, annotations)?;
