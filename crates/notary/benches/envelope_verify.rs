@@ -21,21 +21,7 @@ use notary::{
 use time::OffsetDateTime;
 
 fn self_signed_cert(key: &PrivateKey) -> Vec<u8> {
-    let kp = rcgen::KeyPair::from_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "signet bench");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Signet");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::StateOrProvinceName, "WA");
-    params.distinguished_name.push(rcgen::DnType::CountryName, "US");
-    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
-    params.self_signed(&kp).unwrap().der().to_vec()
+    testkit::pki::self_signed_leaf("signet bench", &key.to_pkcs8_pem().unwrap()).der
 }
 
 /// The whole envelope path: parse, signature, chain rules.

@@ -61,21 +61,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 
 /// A self-signed code-signing certificate for `key`, made by rcgen.
 fn self_signed_cert(key: &PrivateKey) -> Vec<u8> {
-    let kp = rcgen::KeyPair::from_pem(&key.to_pkcs8_pem().unwrap()).unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "signet envelope test");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::OrganizationName, "Signet");
-    params
-        .distinguished_name
-        .push(rcgen::DnType::StateOrProvinceName, "WA");
-    params.distinguished_name.push(rcgen::DnType::CountryName, "US");
-    params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::CodeSigning];
-    params.self_signed(&kp).unwrap().der().to_vec()
+    testkit::pki::self_signed_leaf("signet envelope test", &key.to_pkcs8_pem().unwrap()).der
 }
 
 struct TestKey {
