@@ -362,8 +362,8 @@ impl<'a> Run<'_, 'a> {
             return verdict;
         }
         // The signed payload must name the artifact being verified.
-        match env.target_artifact() {
-            Ok(signed) if signed.same_content(req.target) => {}
+        let signed = match env.target_artifact() {
+            Ok(signed) if signed.same_content(req.target) => signed,
             Ok(signed) => {
                 return Verdict::Failed {
                     check: ValidationType::Integrity,
@@ -384,8 +384,8 @@ impl<'a> Run<'_, 'a> {
                     reason: e.to_string(),
                 };
             }
-        }
-        if let Err(reason) = user_metadata(env, req.user_metadata) {
+        };
+        if let Err(reason) = user_metadata(&signed, req.user_metadata) {
             return Verdict::Failed {
                 check: ValidationType::Integrity,
                 reason,
@@ -858,14 +858,10 @@ fn chain_valid_at(chain: &[Certificate], now: OffsetDateTime) -> Result<(), Stri
     Ok(())
 }
 
-fn user_metadata(env: &Envelope, wanted: &BTreeMap<String, String>) -> Result<(), String> {
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let signed = env.target_artifact().map_err(|e| e.to_string())?;
-    let have = signed.annotations.unwrap_or_default();
+/// The annotations the signed payload must carry (`signed` is its target artifact).
+fn user_metadata(signed: &Descriptor, wanted: &BTreeMap<String, String>) -> Result<(), String> {
     for (k, v) in wanted {
-        if have.get(k) != Some(v) {
+        if signed.annotations.as_ref().and_then(|have| have.get(k)) != Some(v) {
             return Err(format!(
                 "unable to find specified metadata {k}={v} in the signature"
             ));
