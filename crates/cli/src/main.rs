@@ -11,8 +11,11 @@ mod commands;
 mod config;
 mod output;
 mod plugins;
+mod target;
 
-use commands::{blob, cert, inspect, key, ls, plugin, policy, quickstart, sign, verify};
+use commands::{
+    blob, cert, copy, discover, inspect, key, login, ls, plugin, policy, quickstart, sign, verify,
+};
 
 /// Sign and verify container images with Notary Project signatures.
 ///
@@ -40,28 +43,64 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Sign an artifact (an image in an OCI layout on disk).
+    /// Sign an artifact in a registry or in an OCI layout on disk.
+    ///
+    /// A tag is resolved to the digest it points at, and the digest is signed;
+    /// the signature is pushed next to the artifact (a referrer with
+    /// `subject`), where `notation` and `signet verify` find it.
     #[command(after_help = "Examples:
+  signet sign registry.example.com/app@sha256:<hex>
+  signet sign --insecure-registry localhost:5000 localhost:5000/app:v1 --signature-format cose
   signet sign --oci-layout ./layout:v1
   signet sign --oci-layout ./layout@sha256:<hex> --key acme --signature-format cose --expiry 30d
   signet sign --oci-layout ./layout:v1 -m buildId=1234 -m commit=abc123 --output json")]
     Sign(sign::Args),
-    /// Verify the signatures of an artifact against the trust policy.
+    /// Verify the signatures of artifacts against the trust policy.
     ///
-    /// Exit status 0 when a signature is accepted, 1 otherwise. Each check
+    /// Several artifacts are verified concurrently, each with its own result
+    /// line. Exit status 0 when every artifact has an accepted signature, 1
+    /// otherwise. Each check
     /// (integrity, authenticity, expiry, authenticTimestamp, revocation) is
     /// applied with the action the trust policy assigns: enforce, log or skip.
     #[command(after_help = "Examples:
+  signet verify registry.example.com/app@sha256:<hex>
+  signet verify reg.example.com/a:v1 reg.example.com/b:v2 reg.example.com/c:v3 --output json
   signet verify --oci-layout ./layout:v1
   signet verify --oci-layout ./layout@sha256:<hex> --scope local/layout -m buildId=1234
   signet verify --oci-layout ./layout:v1 --output json | jq .verified")]
     Verify(verify::Args),
     /// List the signatures of an artifact.
-    #[command(alias = "list")]
+    #[command(
+        alias = "list",
+        after_help = "Examples:
+  signet ls registry.example.com/app:v1
+  signet ls --oci-layout ./layout:v1 --output json"
+    )]
     Ls(ls::Args),
     /// Show every signature of an artifact decoded: algorithm, signed and
     /// unsigned attributes, certificates, timestamp and signed artifact.
     Inspect(inspect::Args),
+    /// Show the referrers graph of an artifact: signatures, SBOMs,
+    /// attestations, and what refers to them.
+    #[command(after_help = "Examples:
+  signet discover registry.example.com/app:v1
+  signet discover --oci-layout ./layout:v1 --output json")]
+    Discover(discover::Args),
+    /// Copy an artifact between registries and OCI layouts, optionally with
+    /// its signatures and other referrers.
+    #[command(after_help = "Examples:
+  signet copy --with-signatures src.example.com/app:v1 dst.example.com/app:v1
+  signet copy --with-signatures --to-oci-layout src.example.com/app:v1 ./offline:v1
+  signet copy --with-signatures --from-oci-layout ./offline:v1 dst.example.com/app")]
+    Copy(copy::Args),
+    /// Log in to a registry: check the credentials, then store them in
+    /// docker's config.json (or its credential helper).
+    #[command(after_help = "Examples:
+  echo \"$TOKEN\" | signet login ghcr.io -u me --password-stdin
+  signet login localhost:5000 -u admin -p secret --insecure-registry localhost:5000")]
+    Login(login::LoginArgs),
+    /// Remove the stored credentials of a registry.
+    Logout(login::LogoutArgs),
     /// Sign, verify and inspect detached signatures of files (blobs), and
     /// manage the blob trust policy.
     #[command(subcommand)]
@@ -92,8 +131,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Sign(args) => sign::run(&config, args),
         Command::Verify(args) => verify::run(&config, args),
-        Command::Ls(args) => ls::run(args),
-        Command::Inspect(args) => inspect::run(args),
+        Command::Ls(args) => ls::run(&config, args),
+        Command::Inspect(args) => inspect::run(&config, args),
+        Command::Discover(args) => discover::run(&config, args),
+        Command::Copy(args) => copy::run(&config, args),
+        Command::Login(args) => login::login(&config, args),
+        Command::Logout(args) => login::logout(args),
         Command::Blob(cmd) => blob::run(&config, cmd),
         Command::Cert(cmd) => cert::run(&config, cmd),
         Command::Key(cmd) => key::run(&config, cmd),

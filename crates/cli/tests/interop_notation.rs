@@ -134,6 +134,7 @@ impl Interop {
         stdout
             .lines()
             .find_map(|l| l.strip_prefix("Pushed the signature to "))
+            .and_then(|l| l.rsplit('@').next())
             .unwrap_or_else(|| panic!("signet sign printed no signature digest:\n{}", text(&out)))
             .trim()
             .to_owned()

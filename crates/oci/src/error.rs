@@ -138,6 +138,96 @@ pub enum Error {
         "{0:?}: invalid reference: missing oci-layout file path. Expecting <file_path>:<tag> or <file_path>@<digest>"
     )]
     MissingLayoutPath(String),
+    /// A registry reference (`[registry/]repository[:tag][@digest]`) is malformed.
+    #[error("invalid reference {reference:?}: {reason}")]
+    InvalidReference {
+        /// The reference as given.
+        reference: String,
+        /// What is wrong with it, with a hint when there is one.
+        reason: String,
+    },
+    /// An HTTP request could not be sent or its answer not read (connection
+    /// refused, DNS, reset…).
+    #[error("request to {url} failed: {reason}")]
+    Http {
+        /// The URL asked for.
+        url: String,
+        /// The transport error, with its causes.
+        reason: String,
+    },
+    /// A server did not answer within the configured time.
+    #[error("no complete answer from {url} within {timeout:?}: the server is unreachable or stalled")]
+    Timeout {
+        /// The URL asked for.
+        url: String,
+        /// The limit that applied.
+        timeout: std::time::Duration,
+    },
+    /// The TLS handshake with a registry failed.
+    #[error("TLS handshake with {registry} failed: {reason}; {hint}")]
+    Tls {
+        /// The registry host (`host[:port]`).
+        registry: String,
+        /// The TLS error.
+        reason: String,
+        /// What to do about it (`--ca-file`, `--insecure-registry`).
+        hint: String,
+    },
+    /// A registry answered with an unexpected status.
+    #[error("{method} {url}: {status}{}", fmt_message(.message))]
+    Status {
+        /// The HTTP method.
+        method: String,
+        /// The URL asked for.
+        url: String,
+        /// The HTTP status, e.g. `500 Internal Server Error`.
+        status: String,
+        /// The registry's own error text (`errors[].code: message`), if any.
+        message: String,
+    },
+    /// The registry refused the credentials (or asked for some and none were configured).
+    #[error("{registry}: {reason}")]
+    Unauthorized {
+        /// The registry host.
+        registry: String,
+        /// What happened and what to do.
+        reason: String,
+    },
+    /// The registry knows who we are but refuses the operation (403).
+    #[error("{registry}: access denied: {reason}")]
+    Denied {
+        /// The registry host.
+        registry: String,
+        /// What was refused, with the registry's message.
+        reason: String,
+    },
+    /// A registry answer breaks the distribution specification.
+    #[error("{registry}: unexpected answer: {reason}")]
+    Protocol {
+        /// The registry host.
+        registry: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// Reading or writing credentials (docker `config.json`, a credential helper) failed.
+    #[error("credentials for {registry}: {reason}")]
+    Credentials {
+        /// The registry the credentials are for.
+        registry: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The client configuration is unusable (an unreadable CA file, …).
+    #[error("registry client configuration: {0}")]
+    Config(String),
+}
+
+fn fmt_message(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
 }
 
 impl Error {

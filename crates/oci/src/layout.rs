@@ -36,6 +36,7 @@ use crate::{
         is_manifest_media_type, to_go_json,
     },
     reference::validate_tag,
+    store::{Hasher, read_exact_size},
 };
 
 /// The file that marks a directory as an OCI image layout.
@@ -482,6 +483,87 @@ impl ArtifactStore for OciLayout {
         }
         Ok(found)
     }
+
+    /// Whether the blob file is there with the right size (not re-hashed).
+    fn exists(&self, desc: &Descriptor) -> Result<bool, Error> {
+        let path = self.blob_path(&desc.digest);
+        match fs::metadata(&path) {
+            Ok(m) => Ok(m.is_file() && m.len() == desc.size),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io("read", path, e)),
+        }
+    }
+
+    /// Streams the blob file to `out`, hashing on the way.
+    fn fetch_to(&self, desc: &Descriptor, out: &mut dyn Write) -> Result<(), Error> {
+        let path = self.blob_path(&desc.digest);
+        let file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::BlobNotFound {
+                digest: desc.digest.clone(),
+            },
+            _ => Error::io("open", &path, e),
+        })?;
+        let mut hasher = Hasher::new(desc.digest.algorithm());
+        let mut reader = file.take(desc.size.saturating_add(1));
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io("read", &path, e)),
+            };
+            total += n as u64;
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", format!("<output for {}>", desc.digest), e))?;
+        }
+        hasher.check(desc, total)
+    }
+
+    /// Blobs are written to a temporary file while being hashed and renamed
+    /// into place only when size and digest match; manifests go through
+    /// [`ArtifactStore::push`] (they are small, and listed in `index.json`).
+    fn push_from(&mut self, desc: &Descriptor, content: &mut dyn Read) -> Result<(), Error> {
+        if is_manifest_media_type(&desc.media_type) {
+            let bytes = read_exact_size(desc, content, MAX_MANIFEST_SIZE)?;
+            self.push(&desc.media_type, &bytes)?;
+            return Ok(());
+        }
+        if self.exists(desc)? {
+            return Ok(());
+        }
+        let path = self.blob_path(&desc.digest);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        let tmp = temp_name(&path);
+        let result = (|| {
+            let mut f = File::create_new(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+            let mut hasher = Hasher::new(desc.digest.algorithm());
+            let mut reader = content.take(desc.size.saturating_add(1));
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut total = 0u64;
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io("read", format!("<content of {}>", desc.digest), e)),
+                };
+                total += n as u64;
+                hasher.update(&buf[..n]);
+                f.write_all(&buf[..n]).map_err(|e| Error::io("write", &tmp, e))?;
+            }
+            hasher.check(desc, total)?;
+            f.sync_all().map_err(|e| Error::io("write", &tmp, e))?;
+            fs::rename(&tmp, &path).map_err(|e| Error::io("rename into place", &path, e))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
 }
 
 /// What [`OciLayout::scan_one`] made of a candidate.
@@ -548,14 +630,8 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), Error> {
 /// renames it over `path`, so readers see the old content or the new, never a
 /// mixture.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = temp_name(path);
     let result = (|| {
         let mut f = File::create_new(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
         f.write_all(bytes).map_err(|e| Error::io("write", &tmp, e))?;
@@ -569,4 +645,16 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = d.sync_all();
     }
     result
+}
+
+/// A temporary name next to `path`, unique within this process and across processes.
+fn temp_name(path: &Path) -> PathBuf {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ))
 }

@@ -167,76 +167,105 @@ pub fn created_annotation(signing_time: OffsetDateTime) -> (String, String) {
 /// claimed. Manifests that are not signature manifests of `subject` are skipped
 /// with a warning; a signature manifest that is not an OCI image manifest or
 /// does not have exactly one layer is an error, as in notation.
+///
+/// A verifier that stops at the first good signature should instead walk
+/// [`signature_candidates`] and call [`load_signature`] on each, so that a
+/// registry with many signatures costs one manifest request per signature tried.
 pub fn list_signatures(store: &dyn ArtifactStore, subject: &Descriptor) -> Result<Vec<SignatureRef>, Error> {
-    let referrers = store.referrers(&subject.digest, Some(ARTIFACT_TYPE_NOTARY_SIGNATURE))?;
     let mut signatures = Vec::new();
-    for referrer in referrers {
-        if signatures.len() == MAX_SIGNATURES {
-            warn!(
-                subject = %subject.digest,
-                limit = MAX_SIGNATURES,
-                "artifact has more signatures than the limit; only the first ones are examined"
-            );
-            break;
+    for candidate in signature_candidates(store, subject)? {
+        if let Some(signature) = load_signature(store, subject, &candidate)? {
+            signatures.push(signature);
         }
-        if referrer.media_type != MEDIA_TYPE_OCI_MANIFEST {
-            return Err(Error::SignatureMediaType {
-                digest: referrer.digest,
-                expected: MEDIA_TYPE_OCI_MANIFEST,
-                actual: referrer.media_type,
-            });
-        }
-        let plain = Descriptor::new(
-            referrer.media_type.clone(),
-            referrer.digest.clone(),
-            referrer.size,
-        );
-        let bytes = store.fetch(&plain, MAX_MANIFEST_SIZE)?;
-        let manifest: ImageManifest = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::json(format!("signature manifest {}", referrer.digest), e))?;
-
-        let style_ok = match manifest.artifact_type.as_deref() {
-            None => manifest.config.media_type == ARTIFACT_TYPE_NOTARY_SIGNATURE,
-            Some(ARTIFACT_TYPE_NOTARY_SIGNATURE) => {
-                let empty = is_empty_descriptor(&manifest.config);
-                if !empty {
-                    warn!(
-                        manifest = %referrer.digest,
-                        config = %manifest.config.media_type,
-                        "skipping signature manifest: artifactType is the Notary signature but config is not the empty descriptor"
-                    );
-                }
-                empty
-            }
-            Some(_) => false,
-        };
-        let subject_ok = manifest
-            .subject
-            .as_ref()
-            .is_some_and(|s| s.digest == subject.digest);
-        if !style_ok || !subject_ok {
-            if subject_ok {
-                warn!(manifest = %referrer.digest, "skipping referrer: not a Notary signature manifest");
-            } else {
-                warn!(manifest = %referrer.digest, subject = %subject.digest, "skipping referrer: its subject is another artifact");
-            }
-            continue;
-        }
-        let [envelope] =
-            <[Descriptor; 1]>::try_from(manifest.layers).map_err(|layers| Error::SignatureLayerCount {
-                manifest: referrer.digest.clone(),
-                count: layers.len(),
-            })?;
-        signatures.push(SignatureRef {
-            manifest: Descriptor {
-                artifact_type: Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
-                annotations: manifest.annotations.filter(|a| !a.is_empty()),
-                ..plain
-            },
-            envelope,
-        });
     }
     Ok(signatures)
+}
+
+/// The referrers of `subject` with the Notary signature artifact type, as the
+/// store lists them (nothing fetched yet), at most [`MAX_SIGNATURES`] of them
+/// (with a warning when there are more).
+pub fn signature_candidates(
+    store: &dyn ArtifactStore,
+    subject: &Descriptor,
+) -> Result<Vec<Descriptor>, Error> {
+    let mut referrers = store.referrers(&subject.digest, Some(ARTIFACT_TYPE_NOTARY_SIGNATURE))?;
+    if referrers.len() > MAX_SIGNATURES {
+        warn!(
+            subject = %subject.digest,
+            limit = MAX_SIGNATURES,
+            "artifact has more signatures than the limit; only the first ones are examined"
+        );
+        referrers.truncate(MAX_SIGNATURES);
+    }
+    Ok(referrers)
+}
+
+/// Fetches and checks one signature manifest listed by [`signature_candidates`].
+///
+/// `Ok(None)`: not a Notary signature manifest of `subject` (logged, skip it).
+/// `Err`: the manifest cannot be read, or it is a signature manifest of the
+/// wrong media type or without exactly one layer, as in notation.
+pub fn load_signature(
+    store: &dyn ArtifactStore,
+    subject: &Descriptor,
+    candidate: &Descriptor,
+) -> Result<Option<SignatureRef>, Error> {
+    if candidate.media_type != MEDIA_TYPE_OCI_MANIFEST {
+        return Err(Error::SignatureMediaType {
+            digest: candidate.digest.clone(),
+            expected: MEDIA_TYPE_OCI_MANIFEST,
+            actual: candidate.media_type.clone(),
+        });
+    }
+    let plain = Descriptor::new(
+        candidate.media_type.clone(),
+        candidate.digest.clone(),
+        candidate.size,
+    );
+    let bytes = store.fetch(&plain, MAX_MANIFEST_SIZE)?;
+    let manifest: ImageManifest = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::json(format!("signature manifest {}", candidate.digest), e))?;
+
+    let style_ok = match manifest.artifact_type.as_deref() {
+        None => manifest.config.media_type == ARTIFACT_TYPE_NOTARY_SIGNATURE,
+        Some(ARTIFACT_TYPE_NOTARY_SIGNATURE) => {
+            let empty = is_empty_descriptor(&manifest.config);
+            if !empty {
+                warn!(
+                    manifest = %candidate.digest,
+                    config = %manifest.config.media_type,
+                    "skipping signature manifest: artifactType is the Notary signature but config is not the empty descriptor"
+                );
+            }
+            empty
+        }
+        Some(_) => false,
+    };
+    let subject_ok = manifest
+        .subject
+        .as_ref()
+        .is_some_and(|s| s.digest == subject.digest);
+    if !style_ok || !subject_ok {
+        if subject_ok {
+            warn!(manifest = %candidate.digest, "skipping referrer: not a Notary signature manifest");
+        } else {
+            warn!(manifest = %candidate.digest, subject = %subject.digest, "skipping referrer: its subject is another artifact");
+        }
+        return Ok(None);
+    }
+    let [envelope] =
+        <[Descriptor; 1]>::try_from(manifest.layers).map_err(|layers| Error::SignatureLayerCount {
+            manifest: candidate.digest.clone(),
+            count: layers.len(),
+        })?;
+    Ok(Some(SignatureRef {
+        manifest: Descriptor {
+            artifact_type: Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
+            annotations: manifest.annotations.filter(|a| !a.is_empty()),
+            ..plain
+        },
+        envelope,
+    }))
 }
 
 /// Fetches the envelope of `signature` (at most [`MAX_ENVELOPE_SIZE`] bytes,

@@ -761,3 +761,58 @@ fn pushing_over_a_damaged_blob_repairs_it() {
     assert_eq!(layout.push(JWS, b"envelope").unwrap(), desc);
     assert_eq!(layout.fetch(&desc, 100).unwrap(), b"envelope");
 }
+
+#[test]
+fn blobs_stream_in_and_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut layout = OciLayout::create(dir.path()).unwrap();
+    let big: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let desc = Descriptor::of("application/vnd.oci.image.layer.v1.tar", &big);
+    assert!(!layout.exists(&desc).unwrap());
+    layout.push_from(&desc, &mut big.as_slice()).unwrap();
+    assert!(layout.exists(&desc).unwrap());
+    let mut out = Vec::new();
+    layout.fetch_to(&desc, &mut out).unwrap();
+    assert!(out == big);
+
+    // Wrong content is not stored, and leaves no temporary file behind.
+    let claimed = Descriptor::of("application/octet-stream", b"expected");
+    assert!(matches!(
+        layout.push_from(&claimed, &mut &b"tampered"[..]),
+        Err(Error::DigestMismatch { .. })
+    ));
+    assert!(matches!(
+        layout.push_from(&claimed, &mut &b"expected and more"[..]),
+        Err(Error::SizeMismatch { .. })
+    ));
+    assert!(!layout.exists(&claimed).unwrap());
+    let sha_dir = dir.path().join("blobs").join("sha256");
+    assert!(
+        !fs::read_dir(&sha_dir)
+            .unwrap()
+            .any(|e| e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+    );
+
+    // A damaged blob is reported by fetch_to.
+    fs::write(layout.blob_path(&desc.digest), vec![0u8; big.len()]).unwrap();
+    let mut out = Vec::new();
+    assert!(matches!(
+        layout.fetch_to(&desc, &mut out),
+        Err(Error::DigestMismatch { .. })
+    ));
+
+    // Manifests pushed from a reader are listed in index.json, as by push().
+    let manifest = serde_json::to_vec(&ImageManifest {
+        schema_version: 2,
+        media_type: Some(MEDIA_TYPE_OCI_MANIFEST.into()),
+        artifact_type: None,
+        config: empty_descriptor(),
+        layers: Vec::new(),
+        subject: None,
+        annotations: None,
+    })
+    .unwrap();
+    let m = Descriptor::of(MEDIA_TYPE_OCI_MANIFEST, &manifest);
+    layout.push_from(&m, &mut manifest.as_slice()).unwrap();
+    assert!(layout.index().manifests.iter().any(|e| e.digest == m.digest));
+}

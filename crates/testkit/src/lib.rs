@@ -3,8 +3,9 @@
 //! Tests read the Notary Project vectors from `../shared/vectors` relative to
 //! the repository root; this crate finds that directory and fails loudly,
 //! naming the path it tried, when it is missing, so no test passes silently
-//! without its data. Later issues add the real peers (registries, TSA, OCSP
-//! responder, notation) that tests start on loopback.
+//! without its data. It also starts the real peers tests run against on loopback:
+//! registries ([`registry`], and the deliberately bad [`hostile`] one), a TSA,
+//! an OCSP responder, and notation.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -43,5 +44,8 @@ pub fn vector(rel: &str) -> PathBuf {
 pub fn read_vector(rel: &str) -> Vec<u8> {
     std::fs::read(vector(rel)).unwrap()
 }
+pub mod hostile;
+mod httpd;
 pub mod notation;
+pub mod registry;
 pub mod tsa;

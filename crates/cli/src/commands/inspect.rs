@@ -8,16 +8,26 @@ use std::{collections::BTreeMap, process::ExitCode};
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use notary::{Descriptor, envelope::Envelope, timestamp::SignedToken, x509::Certificate};
-use oci::{ArtifactStore, LayoutReference, OciLayout, manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
+use oci::{manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
+
+use crate::target::{Location, Registries};
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact: an OCI image layout directory and a tag or digest,
-    /// `DIR:TAG` or `DIR@sha256:HEX`.
-    #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
-    pub oci_layout: String,
+    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX.
+    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
+    pub reference: Option<String>,
+    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or `DIR@sha256:HEX`.
+    #[arg(
+        long = "oci-layout",
+        value_name = "DIR:TAG|DIR@DIGEST",
+        conflicts_with = "reference"
+    )]
+    pub oci_layout: Option<String>,
+    #[command(flatten)]
+    pub registry: crate::target::RegistryArgs,
     /// Maximum number of signatures to examine.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_signatures: usize,
@@ -46,15 +56,21 @@ pub fn parse_format(s: &str) -> Result<InspectFormat, String> {
     }
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
     if args.max_signatures == 0 {
         bail!("max-signatures value 0 must be a positive number");
     }
-    let reference = LayoutReference::parse(&args.oci_layout)?;
-    let layout = OciLayout::open(reference.path.as_path())?;
-    let target = layout.resolve(reference.target.as_str())?;
-    let shown = format!("{}@{}", reference.path.as_path().display(), target.digest);
-    let mut signatures = signature::list_signatures(&layout, &target)?;
+    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
+    let registries = Registries::new(
+        config,
+        &args.registry,
+        location.registry_host().into_iter().collect(),
+    );
+    let store = location.open(&registries)?;
+    let layout = store.as_ref();
+    let target = layout.resolve(location.target())?;
+    let shown = format!("{}@{}", location.name(), target.digest);
+    let mut signatures = signature::list_signatures(layout, &target)?;
     if signatures.len() > args.max_signatures {
         eprintln!(
             "Warning: exceeded configured limit of max signatures {} to examine",
@@ -68,7 +84,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut json_sigs = Vec::new();
     for sig in &signatures {
         let digest = sig.manifest.digest.as_str();
-        let bytes = match signature::fetch_envelope(&layout, sig) {
+        let bytes = match signature::fetch_envelope(layout, sig) {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("Warning: unable to fetch signature {digest} due to error: {e}");

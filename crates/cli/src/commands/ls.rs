@@ -4,27 +4,44 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
-use oci::{ArtifactStore, LayoutReference, OciLayout, manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
+use oci::{manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
 use serde_json::json;
 
-use crate::output::Format;
+use crate::{
+    output::Format,
+    target::{Location, Registries},
+};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact: `DIR:TAG` or `DIR@sha256:HEX` in an OCI image layout.
-    #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
-    pub oci_layout: String,
+    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX.
+    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
+    pub reference: Option<String>,
+    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or `DIR@sha256:HEX`.
+    #[arg(
+        long = "oci-layout",
+        value_name = "DIR:TAG|DIR@DIGEST",
+        conflicts_with = "reference"
+    )]
+    pub oci_layout: Option<String>,
+    #[command(flatten)]
+    pub registry: crate::target::RegistryArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
-    let reference = LayoutReference::parse(&args.oci_layout)?;
-    let layout = OciLayout::open(&reference.path)?;
-    let target = layout.resolve(reference.target.as_str())?;
-    let shown = format!("{}@{}", reference.path.display(), target.digest);
-    let signatures = signature::list_signatures(&layout, &target)?;
+pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
+    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
+    let registries = Registries::new(
+        config,
+        &args.registry,
+        location.registry_host().into_iter().collect(),
+    );
+    let store = location.open(&registries)?;
+    let target = store.resolve(location.target())?;
+    let shown = format!("{}@{}", location.name(), target.digest);
+    let signatures = signature::list_signatures(store.as_ref(), &target)?;
     match args.output {
         Format::Json => crate::output::json(&json!({
             "reference": shown,

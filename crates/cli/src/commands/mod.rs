@@ -2,8 +2,11 @@
 
 pub mod blob;
 pub mod cert;
+pub mod copy;
+pub mod discover;
 pub mod inspect;
 pub mod key;
+pub mod login;
 pub mod ls;
 pub mod plugin;
 pub mod policy;

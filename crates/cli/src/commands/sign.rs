@@ -14,21 +14,34 @@ use notary::{
     envelope::{self, EnvelopeFormat, SignRequest, SigningScheme, Timestamper},
     x509,
 };
-use oci::{ArtifactStore, LayoutReference, OciLayout, Target, signature};
+use oci::{ArtifactStore, LayoutReference, OciLayout, signature};
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use crate::{config::ConfigDir, output::Format};
+use crate::{
+    config::ConfigDir,
+    output::Format,
+    target::{Location, Registries, RegistryArgs, warn_mutable_tag},
+};
 
 /// The signing agent written into every signature's unprotected header.
 pub const SIGNING_AGENT: &str = concat!("signet/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact: an OCI image layout directory and a tag or digest,
-    /// `DIR:TAG` or `DIR@sha256:HEX`.
-    #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
-    pub oci_layout: String,
+    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or
+    /// REGISTRY/REPOSITORY@sha256:HEX. A tag is resolved to the digest it points
+    /// at now, and that digest is what gets signed.
+    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
+    pub reference: Option<String>,
+    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or
+    /// `DIR@sha256:HEX`.
+    #[arg(
+        long = "oci-layout",
+        value_name = "DIR:TAG|DIR@DIGEST",
+        conflicts_with = "reference"
+    )]
+    pub oci_layout: Option<String>,
     /// Signing key name (see `signet key list`); default: the default key.
     #[arg(short, long, conflicts_with = "plugin")]
     pub key: Option<String>,
@@ -48,6 +61,8 @@ pub struct Args {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `--plugin`, `--id` and `--plugin-config`: sign through a plugin.
@@ -168,31 +183,38 @@ pub struct Signed {
 }
 
 pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
-    let reference = LayoutReference::parse(&args.oci_layout)?;
-    if matches!(reference.target, Target::Tag(_)) {
-        eprintln!(
-            "Warning: Always sign the artifact using digest(@sha256:...) rather than a tag(:{}) because tags are mutable and a tag reference can point to a different artifact than the one signed.",
-            reference.target.as_str()
-        );
-    }
+    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
+    warn_mutable_tag(&location);
     let format = EnvelopeFormat::from_name(&args.signature_format)
         .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;
     let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
     let timestamper = args.timestamp.timestamper()?;
-    let signed = sign_layout_with(
+    let registries = Registries::new(
         config,
-        &reference,
+        &args.registry,
+        location.registry_host().into_iter().collect(),
+    );
+    let mut store = location.open(&registries)?;
+    let signed = sign_artifact(
+        config,
+        store.as_mut(),
+        location.target(),
         args.plugin.signing_key(args.key.as_deref()),
         format,
         args.expiry,
         &metadata,
         timestamper.as_ref().map(|t| t as &dyn Timestamper),
     )?;
-    let shown = format!("{}@{}", reference.path.as_path().display(), signed.target.digest);
+    let shown = format!("{}@{}", location.name(), signed.target.digest);
+    tracing::debug!(requests = registries.request_count(), "registry requests");
     match args.output {
         Format::Text => {
             println!("Successfully signed {shown}");
-            println!("Pushed the signature to {}", signed.signature_manifest.digest);
+            println!(
+                "Pushed the signature to {}@{}",
+                location.name(),
+                signed.signature_manifest.digest
+            );
         }
         Format::Json => crate::output::json(&json!({
             "reference": shown,
@@ -237,7 +259,32 @@ pub fn sign_layout_with(
     timestamper: Option<&dyn Timestamper>,
 ) -> Result<Signed> {
     let mut layout = OciLayout::open(reference.path.as_path())?;
-    let mut target = layout.resolve(reference.target.as_str())?;
+    sign_artifact(
+        config,
+        &mut layout,
+        reference.target.as_str(),
+        key,
+        format,
+        expiry,
+        metadata,
+        timestamper,
+    )
+}
+
+/// Signs the artifact `target` (a tag or digest) names in `store` and pushes
+/// the signature next to it; timestamps it with `timestamper` if given.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_artifact(
+    config: &ConfigDir,
+    store: &mut dyn ArtifactStore,
+    target: &str,
+    key: SigningKey<'_>,
+    format: EnvelopeFormat,
+    expiry: Option<Duration>,
+    metadata: &BTreeMap<String, String>,
+    timestamper: Option<&dyn Timestamper>,
+) -> Result<Signed> {
+    let mut target = store.resolve(target)?;
     target.annotations = (!metadata.is_empty()).then(|| metadata.clone());
     let SignedEnvelope {
         bytes,
@@ -251,8 +298,8 @@ pub fn sign_layout_with(
     let (k, v) = signature::created_annotation(now);
     annotations.insert(k, v);
     let subject = Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size);
-    let manifest =
-        signature::push_signature(&mut layout, &subject, format.media_type(), &bytes, annotations)?;
+    let manifest = signature::push_signature(store, &subject, format.media_type(), &bytes, annotations)
+        .context("cannot push the signature")?;
     Ok(Signed {
         target: subject,
         signature_manifest: manifest,

@@ -1,6 +1,13 @@
 //! `signet verify`: verify an artifact's signatures against the trust policy.
 
-use std::{collections::BTreeMap, process::ExitCode};
+use std::{
+    collections::BTreeMap,
+    process::ExitCode,
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
@@ -12,25 +19,43 @@ use notary::{
 };
 use oci::{ArtifactStore, LayoutReference, MAX_ENVELOPE_SIZE, OciLayout, signature};
 use serde_json::{Value, json};
+use tracing::{debug, warn};
 
-use crate::{commands::sign::parse_kv, config::ConfigDir, output::Format};
+use crate::{
+    commands::sign::parse_kv,
+    config::ConfigDir,
+    output::Format,
+    target::{Location, Registries, RegistryArgs},
+};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact: an OCI image layout directory and a tag or digest,
-    /// `DIR:TAG` or `DIR@sha256:HEX`.
+    /// Artifacts in registries: REGISTRY/REPOSITORY:TAG or
+    /// REGISTRY/REPOSITORY@sha256:HEX. Several are verified concurrently, each
+    /// with its own result.
+    #[arg(value_name = "REFERENCE")]
+    pub references: Vec<String>,
+    /// An artifact in an OCI image layout on disk: `DIR:TAG` or
+    /// `DIR@sha256:HEX`. Repeatable.
     #[arg(long = "oci-layout", value_name = "DIR:TAG|DIR@DIGEST")]
-    pub oci_layout: String,
-    /// The trust policy scope the layout stands for, e.g. `local/myimage`.
-    /// Default: `local/<name of DIR>`.
+    pub oci_layout: Vec<String>,
+    /// The trust policy scope an OCI layout stands for, e.g. `local/myimage`.
+    /// Default: `local/<name of DIR>`. (A registry artifact's scope is always
+    /// its `registry/repository`.)
     #[arg(long)]
     pub scope: Option<String>,
     /// Metadata the signature must carry, KEY=VALUE. Repeatable.
     #[arg(short = 'm', long = "user-metadata", value_parser = parse_kv)]
     pub user_metadata: Vec<(String, String)>,
-    /// Output format.
+    /// How many artifacts to verify at the same time.
+    #[arg(short = 'j', long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// Output format. With several artifacts, JSON is one document
+    /// `{"verified": <all verified>, "results": [<one report each>]}`.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// The result for one artifact.
@@ -42,19 +67,96 @@ pub struct Report {
 }
 
 pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
-    let reference = LayoutReference::parse(&args.oci_layout)?;
-    let scope = match args.scope {
-        Some(s) => s,
-        None => default_scope(&reference)?,
-    };
-    let metadata: BTreeMap<String, String> = args.user_metadata.into_iter().collect();
-    let report = verify_layout(config, &reference, &scope, &metadata)?;
-    let ok = report.accepted.is_some();
-    match args.output {
-        Format::Text => print_text(&report),
-        Format::Json => crate::output::json(&report_json(&report)),
+    let mut locations = Vec::new();
+    for r in &args.references {
+        locations.push((r.clone(), Location::registry(r)?));
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    for l in &args.oci_layout {
+        locations.push((l.clone(), Location::layout(l)?));
+    }
+    if locations.is_empty() {
+        bail!("nothing to verify: give one or more registry REFERENCEs or --oci-layout DIR:TAG");
+    }
+    let metadata: BTreeMap<String, String> = args.user_metadata.into_iter().collect();
+    let policy = load_trust_policy(config)?;
+    let context = VerifyContext::new(config)?;
+    let hosts = locations.iter().filter_map(|(_, l)| l.registry_host()).collect();
+    let registries = Registries::new(config, &args.registry, hosts);
+    let scope = args.scope.as_deref();
+    let results = run_concurrently(&locations, usize::from(args.jobs), |location| {
+        let scope = location.scope(scope)?;
+        let store = location.open(&registries)?;
+        verify_in_store(&context, &policy, store.as_ref(), location, &scope, &metadata)
+    });
+    debug!(requests = registries.request_count(), "registry requests");
+    let all_ok = results
+        .iter()
+        .all(|r| matches!(r, Ok(rep) if rep.accepted.is_some()));
+    match args.output {
+        Format::Text => {
+            for ((raw, _), result) in locations.iter().zip(&results) {
+                match result {
+                    Ok(report) => print_text(report),
+                    Err(e) => eprintln!("Error: {raw}: {}", error_chain(e)),
+                }
+            }
+        }
+        Format::Json => {
+            let docs: Vec<Value> = locations
+                .iter()
+                .zip(&results)
+                .map(|((raw, _), result)| match result {
+                    Ok(report) => report_json(report),
+                    Err(e) => json!({ "reference": raw, "verified": false, "error": error_chain(e) }),
+                })
+                .collect();
+            if docs.len() == 1 {
+                crate::output::json(&docs[0]);
+            } else {
+                crate::output::json(&json!({ "verified": all_ok, "results": docs }));
+            }
+        }
+    }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `e` and its causes on one line.
+fn error_chain(e: &anyhow::Error) -> String {
+    format!("{e:#}")
+}
+
+/// Runs `work` on every item, `jobs` at a time, and returns the results in
+/// the items' order.
+fn run_concurrently<T, R, F>(items: &[(String, T)], jobs: usize, work: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..jobs.min(items.len()) {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some((_, item)) = items.get(i) else { break };
+                    let r = work(item);
+                    if let Ok(mut slot) = slots[i].lock() {
+                        *slot = Some(r);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .filter_map(|m| m.into_inner().ok().flatten())
+        .collect()
 }
 
 /// `local/<directory name>`.
@@ -97,13 +199,8 @@ impl VerifyContext {
     }
 }
 
-/// Verifies the artifact `reference` names; stops at the first accepted signature.
-pub fn verify_layout(
-    config: &ConfigDir,
-    reference: &LayoutReference,
-    scope: &str,
-    metadata: &BTreeMap<String, String>,
-) -> Result<Report> {
+/// The trust policy in force in `config`.
+pub fn load_trust_policy(config: &ConfigDir) -> Result<TrustPolicyDocument> {
     let policy_path = config.trust_policy_path();
     let policy_bytes = std::fs::read(&policy_path).with_context(|| {
         format!(
@@ -111,15 +208,45 @@ pub fn verify_layout(
             policy_path.display()
         )
     })?;
-    let policy = TrustPolicyDocument::from_json(&policy_bytes)
-        .with_context(|| format!("invalid trust policy {}", policy_path.display()))?;
-    let context = VerifyContext::new(config)?;
-    let verifier = context.verifier(&policy);
+    TrustPolicyDocument::from_json(&policy_bytes)
+        .with_context(|| format!("invalid trust policy {}", policy_path.display()))
+}
 
+/// Verifies the artifact `reference` names; stops at the first accepted signature.
+pub fn verify_layout(
+    config: &ConfigDir,
+    reference: &LayoutReference,
+    scope: &str,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Report> {
+    let policy = load_trust_policy(config)?;
+    let context = VerifyContext::new(config)?;
     let layout = OciLayout::open(reference.path.as_path())?;
-    let target = layout.resolve(reference.target.as_str())?;
+    verify_in_store(
+        &context,
+        &policy,
+        &layout,
+        &Location::Layout(reference.clone()),
+        scope,
+        metadata,
+    )
+}
+
+/// Verifies the artifact `location` names in `store`: resolves it, then reads
+/// and verifies its signatures one at a time, stopping at the first accepted
+/// one — so a registry is asked for no more than that takes.
+pub fn verify_in_store(
+    context: &VerifyContext,
+    policy: &TrustPolicyDocument,
+    store: &dyn ArtifactStore,
+    location: &Location,
+    scope: &str,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Report> {
+    let verifier = context.verifier(policy);
+    let target = store.resolve(location.target())?;
     let artifact_reference = format!("{scope}@{}", target.digest);
-    let shown = format!("{}@{}", reference.path.as_path().display(), target.digest);
+    let shown = format!("{}@{}", location.name(), target.digest);
     let statement = verifier
         .statement_for(&artifact_reference)
         .map_err(anyhow::Error::msg)?;
@@ -142,18 +269,22 @@ pub fn verify_layout(
         report.accepted = Some(0);
         return Ok(report);
     }
-    let signatures = signature::list_signatures(&layout, &target)?;
-    if signatures.is_empty() {
+    let candidates = signature::signature_candidates(store, &target)?;
+    if candidates.is_empty() {
         bail!(
             "no signature is associated with {}, make sure the artifact was signed successfully",
             report.reference
         );
     }
-    for sig in signatures.iter().take(oci::MAX_SIGNATURES) {
-        let envelope = match layout.fetch(&sig.envelope, MAX_ENVELOPE_SIZE) {
+    for candidate in &candidates {
+        let sig = match signature::load_signature(store, &target, candidate)? {
+            Some(sig) => sig,
+            None => continue,
+        };
+        let envelope = match store.fetch(&sig.envelope, MAX_ENVELOPE_SIZE) {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!(signature = %sig.manifest.digest, "cannot read the signature envelope: {e}");
+                warn!(signature = %sig.manifest.digest, "cannot read the signature envelope: {e}");
                 continue;
             }
         };
@@ -170,6 +301,13 @@ pub fn verify_layout(
             report.accepted = Some(report.outcomes.len() - 1);
             break;
         }
+    }
+    if report.outcomes.is_empty() {
+        bail!(
+            "none of the {} signatures associated with {} could be read",
+            candidates.len(),
+            report.reference
+        );
     }
     Ok(report)
 }

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::{
+    cell::RefCell,
     fs,
     path::{Path, PathBuf},
     process::{Command, Output},
@@ -13,6 +14,8 @@ pub struct Env {
     _tmp: tempfile::TempDir,
     pub root: PathBuf,
     pub config: PathBuf,
+    /// Extra environment for every `signet` and `notation` run (see [`Env::set_var`]).
+    vars: RefCell<Vec<(String, String)>>,
 }
 
 impl Env {
@@ -25,6 +28,7 @@ impl Env {
             _tmp: tmp,
             root,
             config,
+            vars: RefCell::new(Vec::new()),
         }
     }
 
@@ -40,6 +44,7 @@ impl Env {
             _tmp: tmp,
             root,
             config,
+            vars: RefCell::new(Vec::new()),
         }
     }
 
@@ -60,6 +65,8 @@ impl Env {
             .env("HOME", &self.root)
             .env("NOTATION_EXPERIMENTAL", "1")
             .env("TZ", "UTC")
+            .env("DOCKER_CONFIG", self.root.join("docker"))
+            .envs(self.vars.borrow().iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .unwrap();
         eprintln!(
@@ -69,6 +76,19 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// Sets `key=value` in the environment of every later `signet` and
+    /// `notation` run (replacing an earlier value).
+    pub fn set_var(&self, key: &str, value: &str) {
+        let mut vars = self.vars.borrow_mut();
+        vars.retain(|(k, _)| k != key);
+        vars.push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Removes `key` set by [`Env::set_var`].
+    pub fn unset_var(&self, key: &str) {
+        self.vars.borrow_mut().retain(|(k, _)| k != key);
     }
 
     /// Installs `e2e/config/trustpolicies/<file>` as the trust policy.
@@ -131,6 +151,10 @@ impl Env {
             .args(args)
             .current_dir(&self.root)
             .env("TZ", "UTC")
+            .env("DOCKER_CONFIG", self.root.join("docker"))
+            .env_remove("SIGNET_USERNAME")
+            .env_remove("SIGNET_PASSWORD")
+            .envs(self.vars.borrow().iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .output()
             .unwrap();
         eprintln!(

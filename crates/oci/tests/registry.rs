@@ -1,0 +1,460 @@
+//! The registry client against real registries on loopback (testkit): go-containerregistry's
+//! registry with the referrers API, distribution 2.8 without it (tag-schema fallback),
+//! TLS, basic auth, the bearer token flow, and a hostile registry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use oci::{
+    ArtifactStore, Descriptor, Digest, Error, MAX_MANIFEST_SIZE, MAX_SIGNATURES,
+    manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE,
+    registry::{Client, ClientConfig, Credential, Reference, Repository, StaticCredentials},
+};
+use testkit::{
+    hostile::{self, HostileRegistry},
+    registry::{Auth, Kind, Options, Registry},
+};
+
+const TIMEOUT: Duration = Duration::from_secs(3);
+const JWS: &str = "application/jose+json";
+
+fn config(insecure: &[&str]) -> ClientConfig {
+    ClientConfig {
+        insecure_registries: insecure.iter().map(|s| s.to_string()).collect(),
+        timeout: TIMEOUT,
+        connect_timeout: TIMEOUT,
+        ..ClientConfig::default()
+    }
+}
+
+fn plain_client(host: &str) -> Client {
+    Client::new(config(&[host])).unwrap()
+}
+
+fn repo(client: &Client, host: &str, name: &str) -> Repository {
+    client.repository(&Reference::parse(&format!("{host}/{name}")).unwrap())
+}
+
+fn basic(u: &str, p: &str) -> Credential {
+    Credential::Basic {
+        username: u.into(),
+        password: p.into(),
+    }
+}
+
+fn with_credentials(host: &str, credential: Credential, insecure: bool) -> ClientConfig {
+    let hosts = [host];
+    let mut c = config(if insecure { &hosts } else { &[] });
+    c.credentials = Some(Arc::new(StaticCredentials::new(host, credential, None)));
+    c
+}
+
+fn sign(store: &mut dyn ArtifactStore, subject: &Descriptor, n: u8) -> Descriptor {
+    let annotations = BTreeMap::from([("n".to_string(), n.to_string())]);
+    oci::push_signature(
+        store,
+        subject,
+        JWS,
+        format!("envelope {n}").as_bytes(),
+        annotations,
+    )
+    .unwrap()
+}
+
+#[test]
+fn client_and_repository_are_shareable() {
+    fn shareable<T: Send + Sync + Clone>() {}
+    shareable::<Client>();
+    shareable::<Repository>();
+}
+
+#[test]
+fn push_resolve_fetch_tag_round_trip() {
+    let reg = Registry::start(Kind::Referrers, Options::default());
+    let seeded = reg.seed_image("app", "v1");
+    let client = plain_client(reg.host());
+    let mut r = repo(&client, reg.host(), "app");
+
+    let desc = r.resolve("v1").unwrap();
+    assert_eq!(desc.digest.as_str(), seeded.digest);
+    assert_eq!(desc.size, seeded.size);
+    assert_eq!(desc.media_type, seeded.media_type);
+    assert_eq!(r.resolve(&seeded.digest).unwrap(), desc);
+    let manifest = r.fetch(&desc, MAX_MANIFEST_SIZE).unwrap();
+    assert!(desc.digest.matches(&manifest));
+    assert!(matches!(r.resolve("nope"), Err(Error::ReferenceNotFound { .. })));
+
+    // Blobs: push (twice is harmless), exists, streamed fetch and push.
+    let blob = r.push("application/octet-stream", b"hello blob").unwrap();
+    assert_eq!(r.push("application/octet-stream", b"hello blob").unwrap(), blob);
+    assert!(r.exists(&blob).unwrap());
+    assert_eq!(r.fetch(&blob, 100).unwrap(), b"hello blob");
+    let mut out = Vec::new();
+    r.fetch_to(&blob, &mut out).unwrap();
+    assert_eq!(out, b"hello blob");
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let big_desc = Descriptor::of("application/vnd.oci.image.layer.v1.tar", &big);
+    assert!(!r.exists(&big_desc).unwrap());
+    r.push_from(&big_desc, &mut big.as_slice()).unwrap();
+    let mut out = Vec::new();
+    r.fetch_to(&big_desc, &mut out).unwrap();
+    assert!(out == big);
+    // Content that does not match its descriptor is refused.
+    let wrong = Descriptor::of("application/octet-stream", b"other");
+    assert!(matches!(
+        r.push_from(&wrong, &mut &b"12345"[..]),
+        Err(Error::DigestMismatch { .. })
+    ));
+    assert!(matches!(r.fetch(&big_desc, 10), Err(Error::TooLarge { .. })));
+
+    // Manifests: push by digest, tag, resolve the tag, list tags.
+    let sig = sign(&mut r, &desc, 1);
+    r.tag(&sig, "sig-tag").unwrap();
+    assert_eq!(r.resolve("sig-tag").unwrap().digest, sig.digest);
+    let tags = r.tags().unwrap();
+    assert!(
+        tags.contains(&"v1".to_string()) && tags.contains(&"sig-tag".to_string()),
+        "{tags:?}"
+    );
+    assert!(client.request_count() > 0);
+}
+
+#[test]
+fn referrers_api() {
+    let reg = Registry::start(Kind::Referrers, Options::default());
+    let seeded = reg.seed_image("app", "v1");
+    let client = plain_client(reg.host());
+    let mut r = repo(&client, reg.host(), "app");
+    let subject = r.resolve("v1").unwrap();
+    let s1 = sign(&mut r, &subject, 1);
+    let s2 = sign(&mut r, &subject, 2);
+
+    let fresh = plain_client(reg.host());
+    let r2 = repo(&fresh, reg.host(), "app");
+    assert_eq!(r2.referrers_api(), None);
+    let sigs = oci::list_signatures(&r2, &subject).unwrap();
+    let digests: Vec<_> = sigs.iter().map(|s| s.manifest.digest.clone()).collect();
+    assert_eq!(digests.len(), 2, "{sigs:?}");
+    assert!(digests.contains(&s1.digest) && digests.contains(&s2.digest));
+    assert_eq!(sigs[0].manifest.annotations.as_ref().unwrap().len(), 1);
+    assert_eq!(r2.referrers_api(), Some(true));
+    assert_eq!(
+        oci::fetch_envelope(&r2, &sigs[0]).unwrap().len(),
+        "envelope 1".len()
+    );
+    // The registry indexes by itself: no tag-schema index was written.
+    let tag = format!("sha256-{}", Digest::parse(&seeded.digest).unwrap().encoded());
+    assert!(!r2.tags().unwrap().contains(&tag));
+    // The artifactType filter is applied.
+    assert!(
+        r2.referrers(&subject.digest, Some("application/x-other"))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn referrers_tag_schema_fallback_is_maintained_on_push() {
+    let reg = Registry::start(Kind::Distribution, Options::default());
+    let seeded = reg.seed_image("app", "v1");
+    let client = plain_client(reg.host());
+    let mut r = repo(&client, reg.host(), "app");
+    let subject = r.resolve("v1").unwrap();
+    assert!(oci::list_signatures(&r, &subject).unwrap().is_empty(), "none yet");
+    assert_eq!(r.referrers_api(), Some(false));
+    let s1 = sign(&mut r, &subject, 1);
+    let s2 = sign(&mut r, &subject, 2);
+    sign(&mut r, &subject, 2); // the same signature again is listed once
+
+    let fresh = plain_client(reg.host());
+    let r2 = repo(&fresh, reg.host(), "app");
+    let candidates = oci::signature_candidates(&r2, &subject).unwrap();
+    let digests: Vec<_> = candidates.iter().map(|d| d.digest.clone()).collect();
+    assert_eq!(digests, vec![s1.digest.clone(), s2.digest.clone()]);
+    assert_eq!(
+        candidates[0].artifact_type.as_deref(),
+        Some(ARTIFACT_TYPE_NOTARY_SIGNATURE)
+    );
+    assert_eq!(r2.referrers_api(), Some(false));
+    let first = oci::load_signature(&r2, &subject, &candidates[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.manifest.digest, s1.digest);
+    let tag = format!("sha256-{}", Digest::parse(&seeded.digest).unwrap().encoded());
+    assert!(r2.tags().unwrap().contains(&tag));
+}
+
+#[test]
+fn tls_with_and_without_the_ca() {
+    let reg = Registry::start(
+        Kind::Referrers,
+        Options {
+            tls: true,
+            ..Options::default()
+        },
+    );
+    let seeded = reg.seed_image("app", "v1");
+    let mut cfg = config(&[]);
+    cfg.ca_files = vec![reg.ca_file().unwrap().to_path_buf()];
+    let client = Client::new(cfg).unwrap();
+    assert_eq!(
+        repo(&client, reg.host(), "app")
+            .resolve("v1")
+            .unwrap()
+            .digest
+            .as_str(),
+        seeded.digest
+    );
+
+    let untrusting = Client::new(config(&[])).unwrap();
+    let e = repo(&untrusting, reg.host(), "app").resolve("v1").unwrap_err();
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains(reg.host()) && text.contains("--ca-file"), "{text}");
+
+    // HTTPS to a plain-HTTP registry: the error says to mark it insecure.
+    let plain = Registry::start(Kind::Referrers, Options::default());
+    let e = repo(&untrusting, plain.host(), "app").resolve("v1").unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Tls { .. }), "{e:?}");
+    assert!(
+        text.contains(&format!("--insecure-registry {}", plain.host())),
+        "{text}"
+    );
+}
+
+#[test]
+fn basic_auth() {
+    let reg = Registry::start(
+        Kind::Distribution,
+        Options {
+            tls: false,
+            auth: Auth::Basic {
+                username: "alice".into(),
+                password: "s3cret".into(),
+            },
+        },
+    );
+    reg.seed_image("app", "v1");
+    let good = Client::new(with_credentials(reg.host(), basic("alice", "s3cret"), true)).unwrap();
+    good.login(reg.host(), &basic("alice", "s3cret")).unwrap();
+    let r = repo(&good, reg.host(), "app");
+    let subject = r.resolve("v1").unwrap();
+    let before = good.request_count();
+    r.fetch(&subject, MAX_MANIFEST_SIZE).unwrap();
+    assert_eq!(
+        good.request_count() - before,
+        1,
+        "credentials are sent up front once learned"
+    );
+    // A streamed upload carries the credentials too (it cannot be retried).
+    let mut w = r.clone();
+    let blob: Vec<u8> = (0..200_000u32).map(|i| (i % 7) as u8).collect();
+    let desc = Descriptor::of("application/vnd.oci.image.layer.v1.tar", &blob);
+    w.push_from(&desc, &mut blob.as_slice()).unwrap();
+    assert_eq!(w.fetch(&desc, 1 << 20).unwrap(), blob);
+
+    let bad = Client::new(with_credentials(reg.host(), basic("alice", "wrong"), true)).unwrap();
+    let before = reg.request_count();
+    let e = repo(&bad, reg.host(), "app").resolve("v1").unwrap_err();
+    let text = e.to_string();
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
+    assert!(text.contains("check the username and password"), "{text}");
+    assert!(
+        reg.request_count() - before <= 3,
+        "{} requests",
+        reg.request_count() - before
+    );
+    assert!(bad.request_count() <= 3);
+    assert!(matches!(
+        bad.login(reg.host(), &basic("alice", "wrong")),
+        Err(Error::Unauthorized { .. })
+    ));
+
+    let anonymous = plain_client(reg.host());
+    let text = repo(&anonymous, reg.host(), "app")
+        .resolve("v1")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        text.contains("authentication required") && text.contains("signet login"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bearer_token_flow_caches_the_token() {
+    let reg = Registry::start(
+        Kind::Distribution,
+        Options {
+            tls: false,
+            auth: Auth::Token {
+                username: "bob".into(),
+                password: "hunter2".into(),
+            },
+        },
+    );
+    reg.seed_image("app", "v1");
+    let client = Client::new(with_credentials(reg.host(), basic("bob", "hunter2"), true)).unwrap();
+    client.login(reg.host(), &basic("bob", "hunter2")).unwrap();
+    assert!(matches!(
+        Client::new(config(&[reg.host()]))
+            .unwrap()
+            .login(reg.host(), &basic("bob", "nope")),
+        Err(Error::Unauthorized { .. })
+    ));
+    let tokens_after_login = reg.token_request_count();
+    let r = repo(&client, reg.host(), "app");
+    let subject = r.resolve("v1").unwrap();
+    for _ in 0..5 {
+        r.fetch(&subject, MAX_MANIFEST_SIZE).unwrap();
+    }
+    assert_eq!(
+        reg.token_request_count() - tokens_after_login,
+        1,
+        "one token for all the pulls"
+    );
+    // Pushing needs a push-scoped token: one more.
+    let mut w = r.clone();
+    sign(&mut w, &subject, 1);
+    assert_eq!(reg.token_request_count() - tokens_after_login, 2);
+    assert_eq!(oci::list_signatures(&r, &subject).unwrap().len(), 1);
+
+    let bad = Client::new(with_credentials(reg.host(), basic("bob", "wrong"), true)).unwrap();
+    let (before, tokens_before) = (reg.request_count(), reg.token_request_count());
+    let e = repo(&bad, reg.host(), "app").resolve("v1").unwrap_err();
+    assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
+    assert!(e.to_string().contains("check the username and password"), "{e}");
+    let total = reg.request_count() - before + reg.token_request_count() - tokens_before;
+    assert!(total <= 3, "{total} requests for one failed call");
+    assert!(bad.request_count() <= 3);
+}
+
+fn hostile_repo(h: &HostileRegistry, name: &str) -> (Client, Repository) {
+    let client = plain_client(h.host());
+    let r = repo(&client, h.host(), name);
+    (client, r)
+}
+
+#[test]
+fn hostile_oversized_and_mismatched_content_is_refused() {
+    let h = HostileRegistry::start();
+    let (_, r) = hostile_repo(&h, hostile::OVERSIZED_MANIFEST);
+    let desc = r.resolve("latest").unwrap();
+    assert_eq!(desc.size, hostile::OVERSIZED_LENGTH);
+    let before = h.request_count();
+    assert!(matches!(
+        r.fetch(&desc, MAX_MANIFEST_SIZE),
+        Err(Error::TooLarge { .. })
+    ));
+    assert_eq!(h.request_count(), before, "refused before asking");
+    // A descriptor that lies small: at most size + 1 bytes are read.
+    let small = Descriptor {
+        size: 1000,
+        ..desc.clone()
+    };
+    let started = Instant::now();
+    assert!(matches!(
+        r.fetch(&small, MAX_MANIFEST_SIZE),
+        Err(Error::SizeMismatch { actual: 1001, .. })
+    ));
+    let (_, chunked) = hostile_repo(&h, hostile::OVERSIZED_CHUNKED);
+    assert!(matches!(
+        chunked.fetch(&small, MAX_MANIFEST_SIZE),
+        Err(Error::SizeMismatch { .. })
+    ));
+    let mut sink = Vec::new();
+    assert!(chunked.fetch_to(&small, &mut sink).is_err());
+    assert!(sink.len() <= 1001);
+    assert!(started.elapsed() < TIMEOUT);
+
+    let (_, m) = hostile_repo(&h, hostile::MISMATCH_MANIFEST);
+    let desc = m.resolve("latest").unwrap();
+    assert!(matches!(
+        m.fetch(&desc, MAX_MANIFEST_SIZE),
+        Err(Error::DigestMismatch { .. })
+    ));
+}
+
+#[test]
+fn hostile_stalls_end_within_the_timeout() {
+    let h = HostileRegistry::start();
+    let (_, r) = hostile_repo(&h, hostile::STALL_CONNECTION);
+    let started = Instant::now();
+    let e = r.resolve("latest").unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(e.to_string().contains(hostile::STALL_CONNECTION), "{e}");
+    assert!(started.elapsed() < TIMEOUT * 2, "{:?}", started.elapsed());
+
+    let (_, r) = hostile_repo(&h, hostile::STALL_BODY);
+    let desc = r.resolve("latest").unwrap();
+    let started = Instant::now();
+    let e = r.fetch(&desc, MAX_MANIFEST_SIZE).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(started.elapsed() < TIMEOUT * 2, "{:?}", started.elapsed());
+    // Streaming has no whole-request deadline, but a stall still ends it.
+    let started = Instant::now();
+    let mut sink = Vec::new();
+    let e = r.fetch_to(&desc, &mut sink).unwrap_err();
+    assert!(matches!(e, Error::Timeout { .. }), "{e:?}");
+    assert!(started.elapsed() < TIMEOUT * 2, "{:?}", started.elapsed());
+}
+
+#[test]
+fn hostile_referrers_are_bounded() {
+    let h = HostileRegistry::start();
+    let (_, r) = hostile_repo(&h, hostile::MANY_REFERRERS);
+    let subject = r.resolve("latest").unwrap();
+    let all = r.referrers(&subject.digest, None).unwrap();
+    assert_eq!(all.len(), hostile::MANY_REFERRERS_COUNT);
+    let candidates = oci::signature_candidates(&r, &subject).unwrap();
+    assert_eq!(candidates.len(), MAX_SIGNATURES);
+    // Lazy: loading the first signature fetches one manifest, not a hundred.
+    let prefix = "/v2/many/referrers/manifests/sha256:";
+    let before = h.requests_for(prefix);
+    let first = oci::load_signature(&r, &subject, &candidates[0])
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.requests_for(prefix) - before, 1);
+    assert!(oci::fetch_envelope(&r, &first).is_ok());
+
+    let (_, huge) = hostile_repo(&h, hostile::HUGE_REFERRERS);
+    let subject = huge.resolve("latest").unwrap();
+    let started = Instant::now();
+    assert!(huge.referrers(&subject.digest, None).is_err());
+    assert!(started.elapsed() < TIMEOUT);
+}
+
+/// notation (oras-go) reads the tag-schema index signet maintains on a registry
+/// without the referrers API, and lists signet's signature.
+#[test]
+fn notation_lists_signatures_pushed_to_a_registry_without_referrers_api() {
+    let reg = Registry::start(Kind::Distribution, Options::default());
+    reg.seed_image("app", "v1");
+    let client = plain_client(reg.host());
+    let mut r = repo(&client, reg.host(), "app");
+    let subject = r.resolve("v1").unwrap();
+    let sig = sign(&mut r, &subject, 1);
+    let home = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(testkit::notation::binary())
+        .args([
+            "ls",
+            "--insecure-registry",
+            &format!("{}/app@{}", reg.host(), subject.digest),
+        ])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(sig.digest.as_str()), "{stdout}");
+}
