@@ -45,17 +45,23 @@ impl Bench {
         c
     }
 
-    fn signet_line(&self) -> String {
+    /// `signet verify` of `refs`, as a hyperfine command line.
+    fn signet_verify_line(&self, refs: &[String]) -> String {
         format!(
-            "{} --config-dir {} --insecure-registry {}",
+            "{} --config-dir {} verify --insecure-registry {} {}",
             env!("CARGO_BIN_EXE_signet"),
             self.config().display(),
-            self.reg.host()
+            self.reg.host(),
+            refs.join(" ")
         )
     }
 
-    fn notation_line(&self) -> String {
-        format!("{} --insecure-registry", testkit::notation::binary().display())
+    /// `notation verify` of one image, as a command line.
+    fn notation_verify_line(&self, reference: &str) -> String {
+        format!(
+            "{} verify --insecure-registry {reference}",
+            testkit::notation::binary().display()
+        )
     }
 
     fn env_vars(&self) -> Vec<(String, String)> {
@@ -214,21 +220,15 @@ fn main() {
         30,
         3,
         &[
-            (
-                "signet verify (1 image)",
-                format!("{} verify {}", b.signet_line(), refs[0]),
-            ),
-            (
-                "notation verify (1 image)",
-                format!("{} verify {}", b.notation_line(), refs[0]),
-            ),
+            ("signet verify (1 image)", b.signet_verify_line(&refs[..1])),
+            ("notation verify (1 image)", b.notation_verify_line(&refs[0])),
         ],
         &export,
     );
     let script = b.root.path().join("notation-batch.sh");
     let mut body = String::from("#!/bin/sh\nset -e\n");
     for r in &refs {
-        body.push_str(&format!("{} verify {r} >/dev/null\n", b.notation_line()));
+        body.push_str(&format!("{} >/dev/null\n", b.notation_verify_line(r)));
     }
     fs::write(&script, body).unwrap();
     let batch = hyperfine(
@@ -236,10 +236,7 @@ fn main() {
         5,
         1,
         &[
-            (
-                "signet verify (batch)",
-                format!("{} verify {}", b.signet_line(), refs.join(" ")),
-            ),
+            ("signet verify (batch)", b.signet_verify_line(&refs)),
             ("notation verify x N", format!("sh {}", script.display())),
         ],
         &export,

@@ -6,7 +6,11 @@
 //! the spec (their payloads are signed), and refusing other schemes keeps a
 //! certificate from steering the verifier to `file://` or elsewhere.
 
-use std::{io::Read, time::Duration};
+use std::{
+    io::Read,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 /// Limits for one request.
 #[derive(Debug, Clone, Copy)]
@@ -69,26 +73,45 @@ pub struct Response {
 }
 
 /// A blocking HTTP client with [`Limits`].
+///
+/// The underlying client (and the runtime thread a blocking reqwest client
+/// runs) is only made on the first request: most verifications never fetch a
+/// CRL or ask an OCSP responder, and should not pay for it.
 #[derive(Debug, Clone)]
 pub struct Client {
-    inner: reqwest::blocking::Client,
+    inner: Arc<OnceLock<reqwest::blocking::Client>>,
     limits: Limits,
 }
 
 impl Client {
     /// A client with these limits. No redirects are followed.
     pub fn new(limits: Limits) -> Result<Self, HttpError> {
-        let inner = reqwest::blocking::Client::builder()
-            .timeout(limits.timeout)
-            .connect_timeout(limits.timeout)
+        Ok(Self {
+            inner: Arc::new(OnceLock::new()),
+            limits,
+        })
+    }
+
+    /// The reqwest client, made now if it was not yet.
+    fn http(&self, url: &str) -> Result<&reqwest::blocking::Client, HttpError> {
+        if let Some(c) = self.inner.get() {
+            return Ok(c);
+        }
+        let built = reqwest::blocking::Client::builder()
+            .timeout(self.limits.timeout)
+            .connect_timeout(self.limits.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("signet/", env!("CARGO_PKG_VERSION")))
+            // Only http:// is fetched (check_scheme): no roots to load, which
+            // would otherwise cost every request a read of the system
+            // certificate store.
+            .tls_certs_only(Vec::new())
             .build()
             .map_err(|e| HttpError::Transport {
-                url: String::new(),
+                url: url.to_owned(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { inner, limits })
+        Ok(self.inner.get_or_init(|| built))
     }
 
     /// The limits in force.
@@ -99,7 +122,7 @@ impl Client {
     /// `GET url`.
     pub fn get(&self, url: &str) -> Result<Response, HttpError> {
         check_scheme(url)?;
-        let resp = self.inner.get(url).send().map_err(|e| transport(url, e))?;
+        let resp = self.http(url)?.get(url).send().map_err(|e| transport(url, e))?;
         self.finish(url, resp)
     }
 
@@ -107,7 +130,7 @@ impl Client {
     pub fn post(&self, url: &str, content_type: &str, body: Vec<u8>) -> Result<Response, HttpError> {
         check_scheme(url)?;
         let resp = self
-            .inner
+            .http(url)?
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, content_type)
             .body(body)

@@ -137,6 +137,9 @@ where
     R: Send,
     F: Fn(&T) -> R + Sync,
 {
+    if jobs <= 1 || items.len() <= 1 {
+        return items.iter().map(|(_, item)| work(item)).collect();
+    }
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {

@@ -22,7 +22,7 @@ use std::{
     net::IpAddr,
     path::PathBuf,
     sync::{
-        Arc, Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard, OnceLock,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -94,7 +94,15 @@ pub struct Client {
 }
 
 pub(crate) struct Inner {
-    http: reqwest::blocking::Client,
+    /// For `https://` URLs: the system roots plus the CA files, built on
+    /// first use — loading the system roots costs more than a whole verify
+    /// against a plain-HTTP registry.
+    tls: OnceLock<reqwest::blocking::Client>,
+    /// For `http://` URLs (registries named insecure): no roots at all.
+    plain: OnceLock<reqwest::blocking::Client>,
+    extra_roots: Vec<reqwest::Certificate>,
+    user_agent: String,
+    connect_timeout: Duration,
     insecure: HashSet<String>,
     credentials: Option<Arc<dyn CredentialStore>>,
     timeout: Duration,
@@ -175,16 +183,13 @@ impl Client {
             }
             certs.extend(found);
         }
-        let http = reqwest::blocking::Client::builder()
-            .user_agent(config.user_agent.clone())
-            .timeout(config.timeout)
-            .connect_timeout(config.connect_timeout)
-            .tls_certs_merge(certs)
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                tls: OnceLock::new(),
+                plain: OnceLock::new(),
+                extra_roots: certs,
+                user_agent: config.user_agent,
+                connect_timeout: config.connect_timeout,
                 insecure: config.insecure_registries.into_iter().collect(),
                 credentials: config.credentials,
                 timeout: config.timeout,
@@ -192,6 +197,29 @@ impl Client {
                 state: Mutex::new(State::default()),
             }),
         })
+    }
+
+    /// The HTTP client for `url`: the TLS one for `https://`, the plain one
+    /// otherwise; each is built the first time it is needed.
+    fn http_for(&self, url: &Url) -> Result<&reqwest::blocking::Client, Error> {
+        let tls = url.scheme() == "https";
+        let cell = if tls { &self.inner.tls } else { &self.inner.plain };
+        if let Some(c) = cell.get() {
+            return Ok(c);
+        }
+        let builder = reqwest::blocking::Client::builder()
+            .user_agent(self.inner.user_agent.clone())
+            .timeout(self.inner.timeout)
+            .connect_timeout(self.inner.connect_timeout);
+        let builder = if tls {
+            builder.tls_certs_merge(self.inner.extra_roots.iter().cloned())
+        } else {
+            builder.tls_certs_only(Vec::new())
+        };
+        let built = builder
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))?;
+        Ok(cell.get_or_init(|| built))
     }
 
     /// The repository `reference` names, reached through this client.
@@ -594,8 +622,7 @@ impl Client {
             headers.insert(header::AUTHORIZATION, v);
         }
         let mut builder = self
-            .inner
-            .http
+            .http_for(&req.url)?
             .request(req.method.clone(), req.url.clone())
             .headers(headers);
         builder = match body {
