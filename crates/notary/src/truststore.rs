@@ -277,6 +277,40 @@ pub trait TrustStore: Send + Sync {
     fn certificates(&self, ty: TrustStoreType, name: &str) -> Result<Vec<Certificate>, TrustStoreError>;
 }
 
+/// A [`TrustStore`] that reads each store of `inner` once and then answers
+/// from memory: for a process that verifies many artifacts (a batch `verify`,
+/// later the admission webhook) against trust stores that do not change while
+/// it runs. Only successes are kept, so a store that is fixed on disk after a
+/// failure is read again.
+pub struct CachedTrustStore<T> {
+    inner: T,
+    cache: std::sync::Mutex<std::collections::HashMap<(TrustStoreType, String), Vec<Certificate>>>,
+}
+
+impl<T: TrustStore> CachedTrustStore<T> {
+    /// Caches what `inner` answers.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            cache: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl<T: TrustStore> TrustStore for CachedTrustStore<T> {
+    fn certificates(&self, ty: TrustStoreType, name: &str) -> Result<Vec<Certificate>, TrustStoreError> {
+        let key = (ty, name.to_owned());
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(hit);
+        }
+        let certificates = self.inner.certificates(ty, name)?;
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, certificates.clone());
+        }
+        Ok(certificates)
+    }
+}
+
 mod dir;
 mod load;
 

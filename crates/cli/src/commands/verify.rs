@@ -14,7 +14,7 @@ use clap::Args as ClapArgs;
 use notary::{
     Descriptor,
     policy::{TrustPolicyDocument, VerificationLevel},
-    truststore::DirTrustStore,
+    truststore::{CachedTrustStore, DirTrustStore},
     verifier::{CheckStatus, Outcome, Verdict, Verifier, VerifyRequest},
 };
 use oci::{ArtifactStore, LayoutReference, MAX_ENVELOPE_SIZE, OciLayout, signature};
@@ -176,7 +176,8 @@ pub fn default_scope(reference: &LayoutReference) -> Result<String> {
 /// What every verifying command plugs into the verifier: the trust store, the
 /// plugins directory, OCSP/CRL over HTTP with the CRL cache, RFC 3161 tokens.
 pub struct VerifyContext {
-    store: DirTrustStore,
+    /// Read once per process: a batch verifies many artifacts against it.
+    store: CachedTrustStore<DirTrustStore>,
     plugins: crate::plugins::PluginDir,
     checker: fetch::revocation::HttpRevocationChecker,
 }
@@ -187,7 +188,7 @@ impl VerifyContext {
         let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
             .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
         Ok(Self {
-            store: DirTrustStore::new(config.root()),
+            store: CachedTrustStore::new(DirTrustStore::new(config.root())),
             plugins: crate::plugins::PluginDir::new(config.path("plugins")),
             checker,
         })

@@ -708,7 +708,11 @@ impl Client {
         mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
     ) -> Result<u64, Error> {
         let started = Instant::now();
-        let mut buf = vec![0u8; 64 * 1024];
+        // Most answers (manifests, indexes, envelopes) are a few KiB: size the
+        // buffer to what the server announces, never over 64 KiB.
+        let announced = resp.content_length().unwrap_or(u64::MAX).saturating_add(1);
+        let size = announced.clamp(4 * 1024, 64 * 1024).min(limit.max(1));
+        let mut buf = vec![0u8; usize::try_from(size).unwrap_or(64 * 1024)];
         let mut total = 0u64;
         let timeout = |_: ()| Error::Timeout {
             url: url.to_string(),
