@@ -49,6 +49,43 @@ pub struct RegistryArgs {
     pub registry_timeout: u64,
 }
 
+/// The one artifact of a command: `REFERENCE` in a registry, or
+/// `--oci-layout DIR:TAG|DIR@DIGEST`, and the registry flags.
+#[derive(Debug, Clone, ClapArgs)]
+pub struct ArtifactArgs {
+    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or
+    /// REGISTRY/REPOSITORY@sha256:HEX. A tag is resolved to the digest it
+    /// points at now.
+    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
+    pub reference: Option<String>,
+    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or
+    /// `DIR@sha256:HEX`.
+    #[arg(
+        long = "oci-layout",
+        value_name = "DIR:TAG|DIR@DIGEST",
+        conflicts_with = "reference"
+    )]
+    pub oci_layout: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+impl ArtifactArgs {
+    /// Where the artifact is.
+    pub fn location(&self) -> Result<Location> {
+        Location::one(self.reference.as_deref(), self.oci_layout.as_deref())
+    }
+
+    /// The registry client factory for `location` (which gets --username).
+    pub fn registries<'a>(&'a self, config: &'a ConfigDir, location: &Location) -> Registries<'a> {
+        Registries::new(
+            config,
+            &self.registry,
+            location.registry_host().into_iter().collect(),
+        )
+    }
+}
+
 /// notation's `config.json` in the config directory: only the fields signet reads.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]

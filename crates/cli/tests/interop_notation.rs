@@ -23,7 +23,7 @@ use std::{
 
 use common::{Env, expect, text};
 use notary::{algorithm::KeySpec, crypto::PrivateKey};
-use serde_json::{Value, json};
+use serde_json::Value;
 use testkit::{
     pki::{self, CertOptions},
     tsa::Tsa,
@@ -82,17 +82,7 @@ impl Interop {
     /// Writes `trustpolicy.json` (read by both tools): every scope, strict,
     /// trusting `stores`.
     fn policy(&self, stores: &[&str]) {
-        let policy = json!({
-            "version": "1.0",
-            "trustPolicies": [{
-                "name": "interop",
-                "registryScopes": ["*"],
-                "signatureVerification": { "level": "strict" },
-                "trustStores": stores,
-                "trustedIdentities": ["*"],
-            }],
-        });
-        fs::write(self.env.config.join("trustpolicy.json"), policy.to_string()).unwrap();
+        self.env.trust_all(stores);
     }
 
     fn signet(&self, args: &[&str]) -> Output {

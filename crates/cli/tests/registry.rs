@@ -82,17 +82,7 @@ impl Setup {
     }
 
     fn policy(&self, stores: &[&str]) {
-        let policy = json!({
-            "version": "1.0",
-            "trustPolicies": [{
-                "name": "registry",
-                "registryScopes": ["*"],
-                "signatureVerification": { "level": "strict" },
-                "trustStores": stores,
-                "trustedIdentities": ["*"],
-            }],
-        });
-        fs::write(self.env.config.join("trustpolicy.json"), policy.to_string()).unwrap();
+        self.env.trust_all(stores);
     }
 
     fn signet_key(&self, name: &str, key_type: &str) {
@@ -637,13 +627,7 @@ fn hostile_registry_gives_bounded_clear_errors() {
         true,
         &[],
     );
-    fs::write(
-        env.config.join("trustpolicy.json"),
-        json!({"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],
-            "signatureVerification":{"level":"strict"},"trustStores":["ca:k"],"trustedIdentities":["*"]}]})
-        .to_string(),
-    )
-    .unwrap();
+    env.trust_all(&["ca:k"]);
     let host = h.host().to_owned();
     let cases: &[(&str, &[&str])] = &[
         ("oversized/manifest", &["larger than"]),

@@ -503,23 +503,15 @@ impl ArtifactStore for OciLayout {
             },
             _ => Error::io("open", &path, e),
         })?;
-        let mut hasher = Hasher::new(desc.digest.algorithm());
-        let mut reader = file.take(desc.size.saturating_add(1));
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut total = 0u64;
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", &path, e)),
-            };
-            total += n as u64;
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", format!("<output for {}>", desc.digest), e))?;
-        }
-        hasher.check(desc, total)
+        copy_checked(
+            desc,
+            &mut file.take(desc.size.saturating_add(1)),
+            |e| Error::io("read", &path, e),
+            |chunk| {
+                out.write_all(chunk)
+                    .map_err(|e| Error::io("write", format!("<output for {}>", desc.digest), e))
+            },
+        )
     }
 
     /// Blobs are written to a temporary file while being hashed and renamed
@@ -540,22 +532,12 @@ impl ArtifactStore for OciLayout {
         let tmp = temp_name(&path);
         let result = (|| {
             let mut f = File::create_new(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-            let mut hasher = Hasher::new(desc.digest.algorithm());
-            let mut reader = content.take(desc.size.saturating_add(1));
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut total = 0u64;
-            loop {
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io("read", format!("<content of {}>", desc.digest), e)),
-                };
-                total += n as u64;
-                hasher.update(&buf[..n]);
-                f.write_all(&buf[..n]).map_err(|e| Error::io("write", &tmp, e))?;
-            }
-            hasher.check(desc, total)?;
+            copy_checked(
+                desc,
+                &mut content.take(desc.size.saturating_add(1)),
+                |e| Error::io("read", format!("<content of {}>", desc.digest), e),
+                |chunk| f.write_all(chunk).map_err(|e| Error::io("write", &tmp, e)),
+            )?;
             f.sync_all().map_err(|e| Error::io("write", &tmp, e))?;
             fs::rename(&tmp, &path).map_err(|e| Error::io("rename into place", &path, e))
         })();
@@ -645,6 +627,32 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = d.sync_all();
     }
     result
+}
+
+/// Reads `reader` to its end into `sink`, hashing on the way, then checks
+/// the size and digest against `desc` (the caller bounds `reader` to
+/// `desc.size + 1` bytes, so a longer stream is caught without reading it all).
+fn copy_checked(
+    desc: &Descriptor,
+    reader: &mut dyn Read,
+    read_error: impl Fn(io::Error) -> Error,
+    mut sink: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let mut hasher = Hasher::new(desc.digest.algorithm());
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e)),
+        };
+        total += n as u64;
+        hasher.update(&buf[..n]);
+        sink(&buf[..n])?;
+    }
+    hasher.check(desc, total)
 }
 
 /// A temporary name next to `path`, unique within this process and across processes.

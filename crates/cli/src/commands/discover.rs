@@ -14,11 +14,7 @@ use notary::{Descriptor, Digest};
 use oci::ArtifactStore;
 use serde_json::{Value, json};
 
-use crate::{
-    commands::inspect::Node,
-    output::Format,
-    target::{Location, Registries, RegistryArgs},
-};
+use crate::{commands::inspect::Node, output::Format, target::ArtifactArgs};
 
 /// How deep the walk goes by default (referrers of referrers of …).
 pub const MAX_DEPTH: usize = 4;
@@ -27,16 +23,8 @@ pub const MAX_NODES: usize = 1000;
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX.
-    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
-    pub reference: Option<String>,
-    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or `DIR@sha256:HEX`.
-    #[arg(
-        long = "oci-layout",
-        value_name = "DIR:TAG|DIR@DIGEST",
-        conflicts_with = "reference"
-    )]
-    pub oci_layout: Option<String>,
+    #[command(flatten)]
+    pub artifact: ArtifactArgs,
     /// Only referrers of this artifact type (at the first level).
     #[arg(long, value_name = "TYPE")]
     pub artifact_type: Option<String>,
@@ -46,8 +34,6 @@ pub struct Args {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 /// One referrer and what refers to it.
@@ -57,12 +43,8 @@ struct Referrer {
 }
 
 pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
-    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
-    let registries = Registries::new(
-        config,
-        &args.registry,
-        location.registry_host().into_iter().collect(),
-    );
+    let location = args.artifact.location()?;
+    let registries = args.artifact.registries(config, &location);
     let store = location.open(&registries)?;
     let target = store.resolve(location.target())?;
     let shown = format!("{}@{}", location.name(), target.digest);

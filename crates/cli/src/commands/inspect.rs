@@ -10,24 +10,14 @@ use clap::Args as ClapArgs;
 use notary::{Descriptor, envelope::Envelope, timestamp::SignedToken, x509::Certificate};
 use oci::{manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
 
-use crate::target::{Location, Registries};
+use crate::target::ArtifactArgs;
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX.
-    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
-    pub reference: Option<String>,
-    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or `DIR@sha256:HEX`.
-    #[arg(
-        long = "oci-layout",
-        value_name = "DIR:TAG|DIR@DIGEST",
-        conflicts_with = "reference"
-    )]
-    pub oci_layout: Option<String>,
     #[command(flatten)]
-    pub registry: crate::target::RegistryArgs,
+    pub artifact: ArtifactArgs,
     /// Maximum number of signatures to examine.
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_signatures: usize,
@@ -60,12 +50,8 @@ pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
     if args.max_signatures == 0 {
         bail!("max-signatures value 0 must be a positive number");
     }
-    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
-    let registries = Registries::new(
-        config,
-        &args.registry,
-        location.registry_host().into_iter().collect(),
-    );
+    let location = args.artifact.location()?;
+    let registries = args.artifact.registries(config, &location);
     let store = location.open(&registries)?;
     let layout = store.as_ref();
     let target = layout.resolve(location.target())?;

@@ -7,37 +7,20 @@ use clap::Args as ClapArgs;
 use oci::{manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
 use serde_json::json;
 
-use crate::{
-    output::Format,
-    target::{Location, Registries},
-};
+use crate::{output::Format, target::ArtifactArgs};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:HEX.
-    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
-    pub reference: Option<String>,
-    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or `DIR@sha256:HEX`.
-    #[arg(
-        long = "oci-layout",
-        value_name = "DIR:TAG|DIR@DIGEST",
-        conflicts_with = "reference"
-    )]
-    pub oci_layout: Option<String>,
     #[command(flatten)]
-    pub registry: crate::target::RegistryArgs,
+    pub artifact: ArtifactArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
 
 pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
-    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
-    let registries = Registries::new(
-        config,
-        &args.registry,
-        location.registry_host().into_iter().collect(),
-    );
+    let location = args.artifact.location()?;
+    let registries = args.artifact.registries(config, &location);
     let store = location.open(&registries)?;
     let target = store.resolve(location.target())?;
     let shown = format!("{}@{}", location.name(), target.digest);

@@ -21,7 +21,7 @@ use time::{Duration, OffsetDateTime};
 use crate::{
     config::ConfigDir,
     output::Format,
-    target::{Location, Registries, RegistryArgs, warn_mutable_tag},
+    target::{ArtifactArgs, warn_mutable_tag},
 };
 
 /// The signing agent written into every signature's unprotected header.
@@ -29,19 +29,8 @@ pub const SIGNING_AGENT: &str = concat!("signet/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
-    /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or
-    /// REGISTRY/REPOSITORY@sha256:HEX. A tag is resolved to the digest it points
-    /// at now, and that digest is what gets signed.
-    #[arg(value_name = "REFERENCE", required_unless_present = "oci_layout")]
-    pub reference: Option<String>,
-    /// The artifact in an OCI image layout on disk instead: `DIR:TAG` or
-    /// `DIR@sha256:HEX`.
-    #[arg(
-        long = "oci-layout",
-        value_name = "DIR:TAG|DIR@DIGEST",
-        conflicts_with = "reference"
-    )]
-    pub oci_layout: Option<String>,
+    #[command(flatten)]
+    pub artifact: ArtifactArgs,
     /// Signing key name (see `signet key list`); default: the default key.
     #[arg(short, long, conflicts_with = "plugin")]
     pub key: Option<String>,
@@ -61,8 +50,6 @@ pub struct Args {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
-    #[command(flatten)]
-    pub registry: RegistryArgs,
 }
 
 /// `--plugin`, `--id` and `--plugin-config`: sign through a plugin.
@@ -183,17 +170,13 @@ pub struct Signed {
 }
 
 pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
-    let location = Location::one(args.reference.as_deref(), args.oci_layout.as_deref())?;
+    let location = args.artifact.location()?;
     warn_mutable_tag(&location);
     let format = EnvelopeFormat::from_name(&args.signature_format)
         .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;
     let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
     let timestamper = args.timestamp.timestamper()?;
-    let registries = Registries::new(
-        config,
-        &args.registry,
-        location.registry_host().into_iter().collect(),
-    );
+    let registries = args.artifact.registries(config, &location);
     let mut store = location.open(&registries)?;
     let signed = sign_artifact(
         config,

@@ -91,6 +91,22 @@ impl Env {
         self.vars.borrow_mut().retain(|(k, _)| k != key);
     }
 
+    /// Writes a `trustpolicy.json` for every scope, strict, trusting `stores`
+    /// and any identity.
+    pub fn trust_all(&self, stores: &[&str]) {
+        let policy = serde_json::json!({
+            "version": "1.0",
+            "trustPolicies": [{
+                "name": "all",
+                "registryScopes": ["*"],
+                "signatureVerification": { "level": "strict" },
+                "trustStores": stores,
+                "trustedIdentities": ["*"],
+            }],
+        });
+        fs::write(self.config.join("trustpolicy.json"), policy.to_string()).unwrap();
+    }
+
     /// Installs `e2e/config/trustpolicies/<file>` as the trust policy.
     pub fn policy(&self, file: &str) -> &Self {
         fs::copy(
