@@ -458,3 +458,100 @@ fn notation_lists_signatures_pushed_to_a_registry_without_referrers_api() {
     );
     assert!(stdout.contains(sig.digest.as_str()), "{stdout}");
 }
+
+fn digests(list: &[Descriptor]) -> Vec<String> {
+    list.iter().map(|d| d.digest.to_string()).collect()
+}
+
+#[test]
+fn hostile_referrers_pagination_is_followed() {
+    let h = HostileRegistry::start();
+    let (_, r) = hostile_repo(&h, hostile::PAGED_REFERRERS);
+    let subject = r.resolve("latest").unwrap();
+    let started = Instant::now();
+    let all = r.referrers(&subject.digest, None).unwrap();
+    let want = h.signature_digests(hostile::PAGED_REFERRERS);
+    assert_eq!(want.len(), 6);
+    assert_eq!(
+        digests(&all),
+        want,
+        "all 6 referrers of the 3 pages, in page order"
+    );
+    assert!(
+        all.iter()
+            .all(|d| d.artifact_type.as_deref() == Some(ARTIFACT_TYPE_NOTARY_SIGNATURE)),
+        "{all:?}"
+    );
+    assert_eq!(
+        h.requests_for("/v2/paged/referrers/referrers/"),
+        hostile::PAGED_REFERRERS_PAGES,
+        "one request per page"
+    );
+    assert_eq!(r.referrers_api(), Some(true));
+    assert_eq!(oci::signature_candidates(&r, &subject).unwrap().len(), 6);
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+}
+
+#[test]
+fn hostile_referrers_pagination_loop_is_bounded() {
+    let h = HostileRegistry::start();
+    let (_, r) = hostile_repo(&h, hostile::LOOP_REFERRERS);
+    let subject = r.resolve("latest").unwrap();
+    let started = Instant::now();
+    let result = r.referrers(&subject.digest, None);
+    assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
+    let pages = h.requests_for("/v2/loop/referrers/referrers/");
+    // The first page -> ?page=2 -> ?page=1 -> ?page=2: the client stops when
+    // a next link names a page it has read, with each signature listed once.
+    assert!(
+        (2..=3).contains(&pages),
+        "{pages} page requests for a looping listing"
+    );
+    let list = result.expect("a looping listing ends with what it listed");
+    let mut known = h.signature_digests(hostile::LOOP_REFERRERS);
+    let mut got = digests(&list);
+    known.sort();
+    got.sort();
+    assert_eq!(got, known, "each signature of the loop once");
+}
+
+#[test]
+fn hostile_referrers_pagination_to_another_host_is_not_followed() {
+    let h = HostileRegistry::start();
+    let (client, r) = hostile_repo(&h, hostile::CROSSHOST_REFERRERS);
+    let subject = r.resolve("latest").unwrap();
+    let before = client.request_count();
+    // Nothing listens at the other host: following the link would fail.
+    let first = r
+        .referrers(&subject.digest, None)
+        .expect("the link to another host is ignored, not followed");
+    let want = h.signature_digests(hostile::CROSSHOST_REFERRERS);
+    assert_eq!(
+        digests(&first),
+        want[..hostile::CROSSHOST_REFERRERS_COUNT / 2],
+        "the first page only"
+    );
+    assert_eq!(h.requests_for("/v2/crosshost/referrers/referrers/"), 1);
+    assert_eq!(client.request_count() - before, 1, "no request to the other host");
+}
+
+#[test]
+fn hostile_resolve_without_head_falls_back_to_get() {
+    let h = HostileRegistry::start();
+    let (_, r) = hostile_repo(&h, hostile::NOHEAD_MANIFEST);
+    let subject = h.subject_digest(hostile::NOHEAD_MANIFEST).to_string();
+    let desc = r.resolve("v1").unwrap();
+    assert_eq!(desc.digest.as_str(), subject, "the digest of the GET bytes");
+    assert_eq!(desc.media_type, oci::manifest::MEDIA_TYPE_OCI_MANIFEST);
+    let bytes = r.fetch(&desc, MAX_MANIFEST_SIZE).unwrap();
+    assert_eq!(desc.size, bytes.len() as u64, "the size of the GET bytes");
+    assert_eq!(
+        h.requests_for("/v2/nohead/manifest/manifests/v1"),
+        2,
+        "HEAD (405), then GET"
+    );
+    assert_eq!(r.resolve(&subject).unwrap(), desc, "by digest too");
+    let unknown = format!("sha256:{}", "0".repeat(64));
+    let e = r.resolve(&unknown).unwrap_err();
+    assert!(matches!(e, Error::ReferenceNotFound { .. }), "{e:?}");
+}

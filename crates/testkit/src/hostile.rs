@@ -15,6 +15,10 @@
 //! | [`STALL_CONNECTION`] `stall/connection` | reads the request and never answers (holds the socket 60 s or until drop) |
 //! | [`STALL_BODY`] `stall/body` | HEAD answers truly; GET sends the head with `Content-Length` and half the body, then stalls (60 s or until drop) |
 //! | [`HUGE_REFERRERS`] `huge/referrers` | a real subject image whose referrers response is an OCI index of 8 MiB (over a 4 MiB manifest limit) |
+//! | [`PAGED_REFERRERS`] `paged/referrers` | a real subject image with 6 signature manifests, listed by the referrers API in 3 pages of 2 (distribution-spec pagination: `?n=2&last=<digest>`, each page but the last with `Link: </v2/paged/referrers/referrers/<subject>?n=2&last=<digest>>; rel="next"`, a relative URL) |
+//! | [`LOOP_REFERRERS`] `loop/referrers` | a real subject image with 2 signature manifests; the referrers API answers `?page=1` (or no query) with the first and a next link to `?page=2`, and `?page=2` with the second and a next link back to `?page=1`: pagination that never ends |
+//! | [`CROSSHOST_REFERRERS`] `crosshost/referrers` | a real subject image with 4 signature manifests; the referrers API lists the first 2 with a next link to another host, [`CROSSHOST_NEXT`] (`http://127.0.0.2:1/…`, where nothing listens), which would list the rest |
+//! | [`NOHEAD_MANIFEST`] `nohead/manifest` | a real subject image, but every `HEAD` of a manifest answers 405 (no body); `GET` of manifests, blobs and referrers works |
 //!
 //! In the repositories with a real subject image, any tag resolves to it
 //! (except `sha256-…` tags: 404), manifests and blobs are served by digest
@@ -45,11 +49,23 @@ pub const MANY_REFERRERS: &str = "many/referrers";
 pub const STALL_CONNECTION: &str = "stall/connection";
 pub const STALL_BODY: &str = "stall/body";
 pub const HUGE_REFERRERS: &str = "huge/referrers";
+pub const PAGED_REFERRERS: &str = "paged/referrers";
+pub const LOOP_REFERRERS: &str = "loop/referrers";
+pub const CROSSHOST_REFERRERS: &str = "crosshost/referrers";
+pub const NOHEAD_MANIFEST: &str = "nohead/manifest";
 
 /// The `Content-Length` the oversized repositories announce.
 pub const OVERSIZED_LENGTH: u64 = 64 * 1024 * 1024;
 /// How many signatures [`MANY_REFERRERS`] lists.
 pub const MANY_REFERRERS_COUNT: usize = 1000;
+/// How many pages [`PAGED_REFERRERS`] lists its signatures in.
+pub const PAGED_REFERRERS_PAGES: usize = 3;
+/// How many signatures each [`PAGED_REFERRERS`] page lists.
+pub const PAGED_REFERRERS_PER_PAGE: usize = 2;
+/// How many signatures [`CROSSHOST_REFERRERS`] has (its first page lists half).
+pub const CROSSHOST_REFERRERS_COUNT: usize = 4;
+/// The origin the [`CROSSHOST_REFERRERS`] next link points to (nothing listens there).
+pub const CROSSHOST_NEXT: &str = "http://127.0.0.2:1";
 /// The size of the [`HUGE_REFERRERS`] referrers response (at least).
 pub const HUGE_REFERRERS_SIZE: usize = 8 * 1024 * 1024;
 /// How long the stalling repositories hold a connection (unless dropped first).
@@ -67,6 +83,9 @@ struct Site {
     blobs: HashMap<String, Vec<u8>>,
     /// The referrers index of the subject, or `None` to use [`HUGE_INDEX`].
     referrers: Option<Vec<u8>>,
+    /// The descriptors of the signature manifests, in order (for the
+    /// paginating repositories).
+    signatures: Vec<serde_json::Value>,
 }
 
 struct State {
@@ -93,10 +112,17 @@ impl HostileRegistry {
             HUGE_REFERRERS,
             GARBAGE_ENVELOPE,
             MANY_REFERRERS,
+            PAGED_REFERRERS,
+            LOOP_REFERRERS,
+            CROSSHOST_REFERRERS,
+            NOHEAD_MANIFEST,
         ] {
             let signatures = match repo {
                 GARBAGE_ENVELOPE => 1,
                 MANY_REFERRERS => MANY_REFERRERS_COUNT,
+                PAGED_REFERRERS => PAGED_REFERRERS_PAGES * PAGED_REFERRERS_PER_PAGE,
+                LOOP_REFERRERS => 2,
+                CROSSHOST_REFERRERS => CROSSHOST_REFERRERS_COUNT,
                 _ => 0,
             };
             sites.insert(repo, site(repo, signatures, repo != HUGE_REFERRERS));
@@ -150,6 +176,20 @@ impl HostileRegistry {
             .get(repo)
             .unwrap_or_else(|| panic!("{repo} has no subject image"))
             .subject_digest
+    }
+
+    /// The digests of the signature manifests of `repo` (one of the
+    /// repositories with a real subject image), in the order its referrers
+    /// list them.
+    pub fn signature_digests(&self, repo: &str) -> Vec<String> {
+        self.state
+            .sites
+            .get(repo)
+            .unwrap_or_else(|| panic!("{repo} has no subject image"))
+            .signatures
+            .iter()
+            .map(|d| d["digest"].as_str().unwrap_or_default().to_string())
+            .collect()
     }
 
     /// The server's address as a `SocketAddr`.
@@ -239,7 +279,8 @@ fn site(repo: &str, signatures: usize, with_referrers: bool) -> Site {
         subject,
         manifests,
         blobs,
-        referrers: with_referrers.then(|| index(referrers)),
+        referrers: with_referrers.then(|| index(referrers.clone())),
+        signatures: referrers,
     }
 }
 
@@ -349,6 +390,16 @@ fn serve(state: &State, conn: &mut TcpStream, req: &httpd::Request, stop: &Atomi
             br#"{"errors":[{"code":"UNSUPPORTED"}]}"#,
         );
     }
+    if repo == NOHEAD_MANIFEST && endpoint == "manifests" && method == "HEAD" {
+        return httpd::respond(conn, method, 405, JSON, &[], b"");
+    }
+    if endpoint == "referrers"
+        && reference == site.subject_digest
+        && let Some((page, next)) = referrers_page(&repo, site, req.query())
+    {
+        let link = next.map(|n| ("Link", format!("<{n}>; rel=\"next\"")));
+        return httpd::respond(conn, method, 200, OCI_INDEX, link.as_slice(), &page);
+    }
     let (media_type, body): (&str, &[u8]) = match endpoint {
         "manifests" => {
             let found = if reference.starts_with("sha256:") {
@@ -413,6 +464,58 @@ fn serve(state: &State, conn: &mut TcpStream, req: &httpd::Request, stop: &Atomi
         patient_write(conn, body, stop);
     }
     Ok(())
+}
+
+/// The value of `key` in a query string.
+fn query_param<'a>(query: &'a str, key: &str) -> Option<&'a str> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find_map(|(k, v)| (k == key).then_some(v))
+}
+
+/// For the paginating repositories, the referrers page `query` asks for and
+/// the next link; `None` for the others.
+fn referrers_page(repo: &str, site: &Site, query: &str) -> Option<(Vec<u8>, Option<String>)> {
+    let sigs = &site.signatures;
+    let base = format!("/v2/{repo}/referrers/{}", site.subject_digest);
+    match repo {
+        PAGED_REFERRERS => {
+            let start = match query_param(query, "last") {
+                Some(last) => sigs
+                    .iter()
+                    .position(|d| d["digest"] == last)
+                    .map_or(sigs.len(), |i| i + 1),
+                None => 0,
+            };
+            let end = (start + PAGED_REFERRERS_PER_PAGE).min(sigs.len());
+            let page = sigs[start..end].to_vec();
+            let next = (end < sigs.len()).then(|| {
+                let last = sigs[end - 1]["digest"].as_str().unwrap_or_default();
+                format!("{base}?n={PAGED_REFERRERS_PER_PAGE}&last={last}")
+            });
+            Some((index(page), next))
+        }
+        LOOP_REFERRERS => {
+            let second = query_param(query, "page") == Some("2");
+            let (page, next) = if second { (1, 1) } else { (0, 2) };
+            Some((
+                index(vec![sigs[page].clone()]),
+                Some(format!("{base}?page={next}")),
+            ))
+        }
+        CROSSHOST_REFERRERS => {
+            let half = sigs.len() / 2;
+            Some((
+                index(sigs[..half].to_vec()),
+                Some(format!(
+                    "{CROSSHOST_NEXT}{base}?n={half}&last={}",
+                    sigs[half - 1]["digest"].as_str().unwrap_or_default()
+                )),
+            ))
+        }
+        _ => None,
+    }
 }
 
 static EMPTY_INDEX: LazyLock<Vec<u8>> = LazyLock::new(|| index(Vec::new()));

@@ -626,3 +626,116 @@ fn hostile_stalls_and_drop_does_not_wait_for_them() {
         t.elapsed()
     );
 }
+
+/// The `rel="next"` target of a response's `Link` header, as sent.
+fn next_link(resp: &reqwest::blocking::Response) -> Option<String> {
+    let link = resp.headers().get("link")?.to_str().unwrap();
+    assert!(link.ends_with(r#">; rel="next""#), "{link}");
+    Some(
+        link.strip_prefix('<')
+            .unwrap()
+            .split_once('>')
+            .unwrap()
+            .0
+            .to_string(),
+    )
+}
+
+fn referrers_page(h: &HostileRegistry, c: &Client, target: &str) -> (Vec<String>, Option<String>) {
+    let resp = c.get(hurl(h, target)).send().unwrap();
+    assert_eq!(resp.status(), 200, "{target}");
+    assert_eq!(resp.headers()["content-type"].to_str().unwrap(), OCI_INDEX);
+    let next = next_link(&resp);
+    let digests = resp.json_body()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["artifactType"], hostile::NOTARY_SIGNATURE);
+            d["digest"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (digests, next)
+}
+
+#[test]
+fn hostile_paged_referrers() {
+    let h = HostileRegistry::start();
+    let c = hclient();
+    let repo = hostile::PAGED_REFERRERS;
+    let subject = h.subject_digest(repo).to_string();
+    let mut target = Some(format!("/v2/{repo}/referrers/{subject}"));
+    let mut pages = Vec::new();
+    while let Some(t) = target.take() {
+        assert!(pages.len() < 10, "pagination does not end: {pages:?}");
+        let (digests, next) = referrers_page(&h, &c, &t);
+        if let Some(n) = &next {
+            assert!(
+                n.starts_with(&format!("/v2/{repo}/referrers/{subject}?n=2&last=sha256:")),
+                "a relative distribution-spec link: {n}"
+            );
+        }
+        pages.push(digests);
+        target = next;
+    }
+    assert_eq!(pages.len(), hostile::PAGED_REFERRERS_PAGES, "{pages:?}");
+    assert!(pages.iter().all(|p| p.len() == hostile::PAGED_REFERRERS_PER_PAGE));
+    let all: std::collections::BTreeSet<_> = pages.iter().flatten().collect();
+    assert_eq!(all.len(), 6, "distinct signatures on the pages");
+    // Each listed signature is served.
+    let d = &pages[2][1];
+    let m = c
+        .get(hurl(&h, &format!("/v2/{repo}/manifests/{d}")))
+        .send()
+        .unwrap();
+    assert_eq!(sha256_digest(&m.bytes().unwrap()), *d);
+    assert_eq!(h.requests_for(&format!("/v2/{repo}/referrers/")), 3);
+}
+
+#[test]
+fn hostile_loop_and_crosshost_referrers() {
+    let h = HostileRegistry::start();
+    let c = hclient();
+    let repo = hostile::LOOP_REFERRERS;
+    let subject = h.subject_digest(repo).to_string();
+    let first = format!("/v2/{repo}/referrers/{subject}");
+    let (one, next) = referrers_page(&h, &c, &first);
+    assert_eq!(next.as_deref(), Some(&*format!("{first}?page=2")));
+    let (two, back) = referrers_page(&h, &c, &next.unwrap());
+    assert_eq!(back.as_deref(), Some(&*format!("{first}?page=1")));
+    let (again, _) = referrers_page(&h, &c, &back.unwrap());
+    assert_eq!((one.len(), two.len()), (1, 1));
+    assert_ne!(one, two);
+    assert_eq!(again, one, "page 2 links back to page 1");
+
+    let repo = hostile::CROSSHOST_REFERRERS;
+    let subject = h.subject_digest(repo).to_string();
+    let (half, next) = referrers_page(&h, &c, &format!("/v2/{repo}/referrers/{subject}"));
+    assert_eq!(half.len(), hostile::CROSSHOST_REFERRERS_COUNT / 2);
+    let next = next.unwrap();
+    assert!(
+        next.starts_with(&format!(
+            "{}/v2/{repo}/referrers/{subject}?",
+            hostile::CROSSHOST_NEXT
+        )),
+        "{next}"
+    );
+}
+
+#[test]
+fn hostile_nohead_manifest() {
+    let h = HostileRegistry::start();
+    let c = hclient();
+    let repo = hostile::NOHEAD_MANIFEST;
+    let subject = h.subject_digest(repo).to_string();
+    for reference in ["v1", subject.as_str()] {
+        let path = format!("/v2/{repo}/manifests/{reference}");
+        let head = c.head(hurl(&h, &path)).send().unwrap();
+        assert_eq!(head.status(), 405, "HEAD {path}");
+        assert!(head.headers().get("docker-content-digest").is_none());
+        let got = c.get(hurl(&h, &path)).send().unwrap();
+        assert_eq!(got.status(), 200, "GET {path}");
+        assert_eq!(got.headers()["content-type"].to_str().unwrap(), OCI_MANIFEST);
+        assert_eq!(sha256_digest(&got.bytes().unwrap()), subject);
+    }
+}

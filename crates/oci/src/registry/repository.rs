@@ -348,8 +348,15 @@ impl Repository {
         if let Some(at) = artifact_type {
             url.query_pairs_mut().append_pair("artifactType", at);
         }
-        let mut found = Vec::new();
+        let mut found: Vec<Descriptor> = Vec::new();
+        let mut seen_pages = std::collections::HashSet::new();
         for page in 0..MAX_PAGES {
+            // A registry whose pages link back to one already read is looping:
+            // what was listed so far is all there is.
+            if !seen_pages.insert(url.to_string()) {
+                warn!(%subject, %url, "referrers pages link back to a page already read; stopping");
+                return Ok(Some(found));
+            }
             let mut resp = self.send(
                 Method::GET,
                 url.clone(),
@@ -395,7 +402,11 @@ impl Repository {
             }
             let index: ImageIndex = serde_json::from_slice(&bytes)
                 .map_err(|e| Error::json(format!("referrers of {subject} in {}", self.key), e))?;
-            found.extend(index.manifests);
+            for desc in index.manifests {
+                if !found.iter().any(|d| d.digest == desc.digest) {
+                    found.push(desc);
+                }
+            }
             if found.len() >= MAX_REFERRERS {
                 if found.len() > MAX_REFERRERS || next.is_some() {
                     warn!(%subject, limit = MAX_REFERRERS, "artifact has more referrers than the limit; only the first ones are used");
