@@ -167,8 +167,13 @@ fn referrers_tag_schema_fallback_is_maintained_on_push() {
     assert!(oci::list_signatures(&r, &subject).unwrap().is_empty(), "none yet");
     assert_eq!(r.referrers_api(), Some(false));
     let s1 = sign(&mut r, &subject, 1);
+    let tag = format!("sha256-{}", Digest::parse(&seeded.digest).unwrap().encoded());
+    let first_index = r.resolve(&tag).unwrap();
     let s2 = sign(&mut r, &subject, 2);
     sign(&mut r, &subject, 2); // the same signature again is listed once
+    // The index the second signature replaced is deleted, as oras-go does.
+    let gone = reg.request("HEAD", &format!("/v2/app/manifests/{}", first_index.digest));
+    assert_eq!(gone.status, 404, "the superseded referrers index is still there");
 
     let fresh = plain_client(reg.host());
     let r2 = repo(&fresh, reg.host(), "app");
@@ -184,7 +189,6 @@ fn referrers_tag_schema_fallback_is_maintained_on_push() {
         .unwrap()
         .unwrap();
     assert_eq!(first.manifest.digest, s1.digest);
-    let tag = format!("sha256-{}", Digest::parse(&seeded.digest).unwrap().encoded());
     assert!(r2.tags().unwrap().contains(&tag));
 }
 

@@ -311,10 +311,13 @@ impl Repository {
             }
         }
         let tag = tag_schema_tag(subject);
-        let mut index = match self.get_manifest(&tag, MEDIA_TYPE_OCI_INDEX)? {
-            None => ImageIndex::empty(),
-            Some((_, bytes)) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::json(format!("referrers index {tag} in {}", self.key), e))?,
+        let (mut index, superseded) = match self.get_manifest(&tag, MEDIA_TYPE_OCI_INDEX)? {
+            None => (ImageIndex::empty(), None),
+            Some((_, bytes)) => (
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::json(format!("referrers index {tag} in {}", self.key), e))?,
+                Some(Digest::sha256(&bytes)),
+            ),
         };
         if index.manifests.iter().any(|d| d.digest == manifest.digest) {
             return Ok(());
@@ -334,7 +337,27 @@ impl Repository {
         let bytes = to_go_json(&index).map_err(|e| Error::json(format!("referrers index {tag}"), e))?;
         self.put_manifest(MEDIA_TYPE_OCI_INDEX, &bytes, &tag)?;
         debug!(%subject, %tag, "updated the referrers tag-schema index");
+        if let Some(old) = superseded {
+            self.delete_superseded_index(&old);
+        }
         Ok(())
+    }
+
+    /// Deletes the tag-schema index the new one replaced, as oras-go does, so
+    /// a registry without the referrers API does not keep one untagged index
+    /// per signature ever pushed. Best effort: a registry that refuses
+    /// deletes (405, 403) keeps it, which is harmless.
+    fn delete_superseded_index(&self, old: &Digest) {
+        let result = self
+            .url(&format!("manifests/{old}"))
+            .and_then(|url| self.send(Method::DELETE, url, Access::Push, Vec::new(), Payload::None));
+        match result {
+            Ok(resp) if resp.status().is_success() => debug!(%old, "deleted the superseded referrers index"),
+            Ok(resp) => {
+                debug!(%old, status = %resp.status(), "the registry kept the superseded referrers index")
+            }
+            Err(e) => debug!(%old, "could not delete the superseded referrers index: {e}"),
+        }
     }
 
     /// The referrers API: `Some(list)` when the registry has it, `None` when
