@@ -201,9 +201,8 @@ pub enum Location {
 impl Location {
     /// A registry reference.
     pub fn registry(raw: &str) -> Result<Self> {
-        Ok(Self::Registry(
-            Reference::parse(raw).with_context(|| format!("invalid reference {raw:?}"))?,
-        ))
+        // The parser's error already names the reference and what is wrong.
+        Ok(Self::Registry(Reference::parse(raw)?))
     }
 
     /// An OCI layout reference.

@@ -97,7 +97,14 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
             for ((raw, _), result) in locations.iter().zip(&results) {
                 match result {
                     Ok(report) => print_text(report),
-                    Err(e) => eprintln!("Error: {raw}: {}", error_chain(e)),
+                    Err(e) => {
+                        let message = error_chain(e);
+                        if message.contains(raw.as_str()) {
+                            eprintln!("Error: {message}");
+                        } else {
+                            eprintln!("Error: {raw}: {message}");
+                        }
+                    }
                 }
             }
         }
