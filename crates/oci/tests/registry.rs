@@ -338,6 +338,55 @@ fn bearer_token_flow_caches_the_token() {
     assert!(bad.request_count() <= 3);
 }
 
+/// An identity token (what `docker login` stores as `identitytoken`) is a
+/// refresh token: the client trades it at the realm with an OAuth2
+/// `grant_type=refresh_token` POST, once per scope.
+#[test]
+fn identity_token_refresh_grant() {
+    let reg = Registry::start(
+        Kind::Distribution,
+        Options {
+            tls: false,
+            auth: Auth::Token {
+                username: "carol".into(),
+                password: "not-used-here".into(),
+            },
+        },
+    );
+    reg.seed_image("app", "v1");
+    let identity = Credential::IdentityToken(reg.issue_refresh_token());
+    let client = Client::new(with_credentials(reg.host(), identity, true)).unwrap();
+    let r = repo(&client, reg.host(), "app");
+    let subject = r.resolve("v1").unwrap();
+    for _ in 0..3 {
+        r.fetch(&subject, MAX_MANIFEST_SIZE).unwrap();
+    }
+    assert_eq!(reg.token_request_count(), 1, "one token for all the pulls");
+    let mut w = r.clone();
+    sign(&mut w, &subject, 1);
+    assert_eq!(reg.token_request_count(), 2, "one more for the push scope");
+    assert_eq!(oci::list_signatures(&r, &subject).unwrap().len(), 1);
+    assert_eq!(reg.token_request_count(), 2);
+
+    let bogus = Credential::IdentityToken("signet-refresh-bogus".into());
+    let bad = Client::new(with_credentials(reg.host(), bogus, true)).unwrap();
+    let (before, tokens_before) = (reg.request_count(), reg.token_request_count());
+    let e = repo(&bad, reg.host(), "app").resolve("v1").unwrap_err();
+    assert!(
+        matches!(&e, Error::Unauthorized { registry, .. } if registry == reg.host()),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains(reg.host()) && e.to_string().contains("identity token"),
+        "{e}"
+    );
+    let tokens = reg.token_request_count() - tokens_before;
+    assert!(tokens <= 2, "{tokens} token requests for one failed call");
+    let total = reg.request_count() - before + tokens;
+    assert!(total <= 3, "{total} requests for one failed call");
+    assert!(bad.request_count() <= 3);
+}
+
 fn hostile_repo(h: &HostileRegistry, name: &str) -> (Client, Repository) {
     let client = plain_client(h.host());
     let r = repo(&client, h.host(), name);

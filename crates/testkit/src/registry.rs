@@ -19,13 +19,14 @@
 //! removes its files.
 
 use std::{
+    collections::HashSet,
     fs::File,
     io,
     net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
@@ -95,7 +96,12 @@ pub enum Auth {
     /// Distribution only: `auth: token` with a token server testkit runs,
     /// which checks these credentials (HTTP basic auth on
     /// `GET /token?service=…&scope=…`, or an OAuth2 password grant on
-    /// `POST /token`).
+    /// `POST /token`). A password grant with `access_type=offline` also
+    /// returns a `refresh_token`; `POST /token` with
+    /// `grant_type=refresh_token` and a refresh token it issued (or one from
+    /// [`Registry::issue_refresh_token`]) returns an access token for the
+    /// requested scope, and an unknown one is refused with 401
+    /// (`invalid_grant`).
     Token { username: String, password: String },
 }
 
@@ -408,11 +414,22 @@ impl Registry {
             .saturating_sub(self.uncounted.load(Ordering::SeqCst))
     }
 
-    /// Requests the token server answered (0 unless [`Auth::Token`]).
+    /// Requests the token server answered (0 unless [`Auth::Token`]), every
+    /// grant type included. [`Registry::issue_refresh_token`] is not a request.
     pub fn token_request_count(&self) -> usize {
         self.token_server
             .as_ref()
             .map_or(0, |t| t.requests.load(Ordering::SeqCst))
+    }
+
+    /// A refresh token the token server accepts for `grant_type=refresh_token`
+    /// (what `docker login` stores as `identitytoken`), for the registry's
+    /// user. Panics unless the registry runs with [`Auth::Token`].
+    pub fn issue_refresh_token(&self) -> String {
+        self.token_server
+            .as_ref()
+            .expect("issue_refresh_token needs Auth::Token")
+            .issue_refresh_token()
     }
 
     /// The directory holding the registry's config, storage and logs.
@@ -805,31 +822,60 @@ impl TokenSigner {
 }
 
 /// The Docker token server: `GET /token` with HTTP basic auth, or
-/// `POST /token` with an OAuth2 password grant.
+/// `POST /token` with an OAuth2 password or refresh-token grant.
 struct TokenServer {
     server: httpd::Server,
     signer: Arc<TokenSigner>,
     requests: Arc<AtomicUsize>,
+    refresh_tokens: Arc<RefreshTokens>,
+}
+
+/// The refresh tokens the token server issued (all for its one user).
+#[derive(Default)]
+struct RefreshTokens(Mutex<HashSet<String>>);
+
+impl RefreshTokens {
+    fn issue(&self) -> String {
+        let mut raw = [0u8; 24];
+        SystemRandom::new().fill(&mut raw).unwrap();
+        let token = format!("signet-refresh-{}", hex::encode(raw));
+        self.0.lock().unwrap().insert(token.clone());
+        token
+    }
+
+    fn knows(&self, token: &str) -> bool {
+        self.0.lock().unwrap().contains(token)
+    }
 }
 
 impl TokenServer {
     fn start(username: &str, password: &str) -> TokenServer {
         let signer = Arc::new(TokenSigner::new());
         let requests = Arc::new(AtomicUsize::new(0));
-        let (s, r) = (Arc::clone(&signer), Arc::clone(&requests));
+        let refresh_tokens = Arc::new(RefreshTokens::default());
+        let (s, r, rt) = (
+            Arc::clone(&signer),
+            Arc::clone(&requests),
+            Arc::clone(&refresh_tokens),
+        );
         let (user, pass) = (username.to_string(), password.to_string());
         let server = httpd::Server::start("token server", 32, move |mut conn, stop: &AtomicBool| {
             let Ok(req) = httpd::read_request(&mut conn, stop, Duration::from_secs(10)) else {
                 return;
             };
             r.fetch_add(1, Ordering::SeqCst);
-            let _ = answer_token(&mut conn, &req, &s, &user, &pass);
+            let _ = answer_token(&mut conn, &req, &s, &rt, &user, &pass);
         });
         TokenServer {
             server,
             signer,
             requests,
+            refresh_tokens,
         }
+    }
+
+    fn issue_refresh_token(&self) -> String {
+        self.refresh_tokens.issue()
     }
 }
 
@@ -837,6 +883,7 @@ fn answer_token(
     conn: &mut TcpStream,
     req: &httpd::Request,
     signer: &TokenSigner,
+    refresh_tokens: &RefreshTokens,
     user: &str,
     pass: &str,
 ) -> io::Result<()> {
@@ -851,6 +898,8 @@ fn answer_token(
             br#"{"errors":[{"code":"NOT_FOUND"}]}"#,
         );
     }
+    // A password grant with `access_type=offline` also gets a refresh token.
+    let mut offline = false;
     let (params, creds) = match req.method.as_str() {
         "GET" => {
             let params = form_params(req.query());
@@ -865,17 +914,41 @@ fn answer_token(
         "POST" => {
             let params = form_params(&String::from_utf8_lossy(&req.body));
             let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            if get("grant_type").as_deref() != Some("password") {
-                return httpd::respond(
+            let bad_request =
+                |conn: &mut TcpStream, body: &[u8]| httpd::respond(conn, "POST", 400, json, &[], body);
+            // The spec makes `service` and `client_id` required on every POST.
+            if get("service").is_none() || get("client_id").is_none_or(|c| c.is_empty()) {
+                return bad_request(
                     conn,
-                    "POST",
-                    400,
-                    json,
-                    &[],
-                    br#"{"error":"unsupported_grant_type"}"#,
+                    br#"{"error":"invalid_request","error_description":"service and client_id are required"}"#,
                 );
             }
-            let creds = get("username").zip(get("password"));
+            let creds = match get("grant_type").as_deref() {
+                Some("password") => {
+                    offline = get("access_type").as_deref() == Some("offline");
+                    get("username").zip(get("password"))
+                }
+                Some("refresh_token") => {
+                    let Some(refresh) = get("refresh_token") else {
+                        return bad_request(
+                            conn,
+                            br#"{"error":"invalid_request","error_description":"refresh_token is required"}"#,
+                        );
+                    };
+                    if !refresh_tokens.knows(&refresh) {
+                        return httpd::respond(
+                            conn,
+                            "POST",
+                            401,
+                            json,
+                            &[],
+                            br#"{"error":"invalid_grant","error_description":"unknown refresh token","errors":[{"code":"UNAUTHORIZED","message":"unknown refresh token"}]}"#,
+                        );
+                    }
+                    Some((user.to_string(), pass.to_string()))
+                }
+                _ => return bad_request(conn, br#"{"error":"unsupported_grant_type"}"#),
+            };
             (params, creds)
         }
         _ => return httpd::respond(conn, &req.method, 405, json, &[], b"{}"),
@@ -904,12 +977,15 @@ fn answer_token(
     let issued_at = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "token": token,
         "access_token": token,
         "expires_in": 300,
         "issued_at": issued_at,
     });
+    if offline {
+        body["refresh_token"] = refresh_tokens.issue().into();
+    }
     httpd::respond(conn, &req.method, 200, json, &[], body.to_string().as_bytes())
 }
 

@@ -376,6 +376,89 @@ fn distribution_token_scopes_are_enforced() {
     assert_eq!(reg.token_request_count(), 2);
 }
 
+/// The OAuth2 side of the token server: a password grant with
+/// `access_type=offline` hands out a refresh token; `grant_type=refresh_token`
+/// with it (or with [`Registry::issue_refresh_token`]) gets a working access
+/// token for the requested scope; an unknown refresh token is refused.
+#[test]
+fn distribution_token_refresh_grant() {
+    let reg = Registry::start(
+        Kind::Distribution,
+        Options {
+            tls: false,
+            auth: token(),
+        },
+    );
+    let image = reg.seed_image("team/app", "v1");
+    let c = client(&reg);
+    let realm = format!("http://{}/token", token_realm_host(&reg, &c));
+    let post = |form: &[(&str, &str)]| {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        c.post(&realm)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let scope = "repository:team/app:pull";
+    let common = [
+        ("service", registry::TOKEN_SERVICE),
+        ("client_id", "testkit"),
+        ("scope", scope),
+    ];
+    let refresh_grant = |refresh: &str| {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh)];
+        form.extend(common);
+        post(&form)
+    };
+    let manifest = url(&reg, &format!("/v2/team/app/manifests/{}", image.digest));
+    let pulls_with = |token: &str| {
+        c.get(&manifest)
+            .header("Accept", OCI_MANIFEST)
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .status()
+    };
+
+    // Password grant: a refresh token only when asked for offline access.
+    let mut form = vec![
+        ("grant_type", "password"),
+        ("username", USER),
+        ("password", PASSWORD),
+    ];
+    form.extend(common);
+    let online = post(&form);
+    assert_eq!(online.status(), 200);
+    assert!(online.json_body().get("refresh_token").is_none());
+    form.push(("access_type", "offline"));
+    let offline = post(&form).json_body();
+    let refresh = offline["refresh_token"].as_str().unwrap().to_string();
+    assert_eq!(pulls_with(offline["access_token"].as_str().unwrap()), 200);
+
+    // Refresh grant with the token from the password grant and with one issued directly.
+    for refresh in [refresh, reg.issue_refresh_token()] {
+        let resp = refresh_grant(&refresh);
+        assert_eq!(resp.status(), 200);
+        let body = resp.json_body();
+        assert_eq!(body["token"], body["access_token"]);
+        assert_eq!(pulls_with(body["access_token"].as_str().unwrap()), 200);
+    }
+
+    // An unknown refresh token, or none, is refused.
+    let unknown = refresh_grant("signet-refresh-bogus");
+    assert_eq!(unknown.status(), 401);
+    assert_eq!(unknown.json_body()["error"], "invalid_grant");
+    let mut form = vec![("grant_type", "refresh_token")];
+    form.extend(common);
+    assert_eq!(post(&form).status(), 400, "no refresh_token");
+    assert_eq!(reg.token_request_count(), 6, "every grant is counted");
+}
+
 fn token_realm_host(reg: &Registry, c: &Client) -> String {
     let r = c.get(url(reg, "/v2/")).send().unwrap();
     let www = r.headers()["www-authenticate"].to_str().unwrap().to_string();

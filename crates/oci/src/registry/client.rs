@@ -587,9 +587,13 @@ impl Client {
 
     /// The error for a 401 that stands after everything allowed was tried.
     fn refused(&self, registry: &str, had_credentials: bool, status: StatusCode, message: &str) -> Error {
+        let what = match self.state().credentials.get(registry) {
+            Some(Some(Credential::IdentityToken(_))) => "the identity token (it may have expired)",
+            _ => "the username and password",
+        };
         let reason = if had_credentials {
             format!(
-                "authentication failed ({status}{}): check the username and password, or run `signet login {registry}`",
+                "authentication failed ({status}{}): check {what}, or run `signet login {registry}`",
                 suffix(message)
             )
         } else {
