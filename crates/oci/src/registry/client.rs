@@ -714,7 +714,8 @@ impl Client {
         let started = Instant::now();
         // Most answers (manifests, indexes, envelopes) are a few KiB: size the
         // buffer to what the server announces, never over 64 KiB.
-        let announced = resp.content_length().unwrap_or(u64::MAX).saturating_add(1);
+        let length = resp.content_length();
+        let announced = length.unwrap_or(u64::MAX).saturating_add(1);
         let size = announced.clamp(4 * 1024, 64 * 1024).min(limit.max(1));
         let mut buf = vec![0u8; usize::try_from(size).unwrap_or(64 * 1024)];
         let mut total = 0u64;
@@ -746,6 +747,12 @@ impl Client {
             sink(&buf[..n])?;
             if whole && started.elapsed() > self.inner.timeout {
                 return Err(timeout(()));
+            }
+            // All the announced bytes are in: the HTTP layer delivers no more
+            // than Content-Length, so asking again would only wait for the
+            // end-of-body signal (a round trip through the runtime thread).
+            if length == Some(total) {
+                break;
             }
         }
         Ok(total)
