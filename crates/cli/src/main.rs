@@ -7,6 +7,23 @@ use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
+/// `println!` and `print!` for every module below: std's panic when stdout
+/// is closed early (`signet ls … | head`); these end the process quietly
+/// with the status a SIGPIPE death gives (141), as other command-line tools do.
+macro_rules! println {
+    () => {
+        $crate::output::write_stdout(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+macro_rules! print {
+    ($($arg:tt)*) => {
+        $crate::output::write_stdout(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 mod config;
 mod output;

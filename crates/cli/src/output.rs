@@ -26,3 +26,15 @@ pub fn fail(e: &anyhow::Error) -> ExitCode {
 pub fn json(value: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
 }
+
+/// Writes to stdout; a closed stdout (the reader went away) ends the process
+/// with status 141, as a SIGPIPE death would, instead of a panic.
+pub fn write_stdout(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush())
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(141);
+    }
+}
