@@ -40,6 +40,9 @@ use crate::Error;
 const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 /// The largest answer read from a credential helper.
 const MAX_HELPER_OUTPUT: u64 = 64 * 1024;
+/// How long a credential helper may take (a keychain may ask the user to
+/// unlock it); past it the helper is killed and the lookup fails.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 /// The key docker files Docker Hub credentials under.
 const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 /// The user name helpers use to mark an identity token.
@@ -51,6 +54,7 @@ const TOKEN_USERNAME: &str = "<token>";
 pub struct DockerConfig {
     path: PathBuf,
     helper_dir: Option<PathBuf>,
+    helper_timeout: std::time::Duration,
 }
 
 impl DockerConfig {
@@ -69,12 +73,19 @@ impl DockerConfig {
         Self {
             path: path.into(),
             helper_dir: None,
+            helper_timeout: HELPER_TIMEOUT,
         }
     }
 
     /// Looks for `docker-credential-<name>` helpers in `dir` instead of `PATH`.
     pub fn with_helper_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.helper_dir = Some(dir.into());
+        self
+    }
+
+    /// How long a credential helper may run (default 60 s) before it is killed.
+    pub fn with_helper_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.helper_timeout = timeout;
         self
     }
 
@@ -245,10 +256,28 @@ impl DockerConfig {
             // A helper that exits without reading is judged by its exit status.
             let _ = stdin.write_all(input);
         }
-        let mut out = Vec::new();
+        // Read its answer on another thread, so that a helper that never
+        // answers is killed after the timeout instead of hanging signet.
+        let (tx, rx) = std::sync::mpsc::channel();
         if let Some(stdout) = child.stdout.take() {
-            let _ = stdout.take(MAX_HELPER_OUTPUT).read_to_end(&mut out);
+            std::thread::spawn(move || {
+                let mut out = Vec::new();
+                let _ = stdout.take(MAX_HELPER_OUTPUT).read_to_end(&mut out);
+                let _ = tx.send(out);
+            });
         }
+        let out = match rx.recv_timeout(self.helper_timeout) {
+            Ok(out) => out,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Vec::new(),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!(
+                    "credential helper {program} {action} did not answer within {} s; it was stopped",
+                    self.helper_timeout.as_secs_f32()
+                )));
+            }
+        };
         let status = child
             .wait()
             .map_err(|e| fail(format!("credential helper {program} {action}: {e}")))?;
@@ -453,6 +482,29 @@ mod tests {
         assert!(!cfg.erase("reg.example").unwrap());
         assert_eq!(cfg.get("reg.example").unwrap(), None);
         assert!(fs::read_to_string(&path).unwrap().contains("keep-me"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_helper_that_hangs_is_stopped() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("docker-credential-stuck");
+        fs::write(&p, "#!/bin/sh\nexec sleep 30\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("config.json");
+        fs::write(&path, r#"{"credsStore":"stuck"}"#).unwrap();
+        let cfg = DockerConfig::open(&path)
+            .with_helper_dir(dir.path())
+            .with_helper_timeout(std::time::Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        let e = cfg.get("reg.example").unwrap_err();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(e.to_string().contains("did not answer"), "{e}");
     }
 
     #[cfg(unix)]
