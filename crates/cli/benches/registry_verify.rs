@@ -79,7 +79,8 @@ impl Bench {
     }
 }
 
-fn run_ok(mut c: Command, what: &str) -> String {
+/// Runs `c`, which must succeed; returns its stdout.
+fn run_ok(c: &mut Command, what: &str) -> String {
     let out = c.output().unwrap();
     assert!(
         out.status.success(),
@@ -106,7 +107,7 @@ fn setup(kind: Kind, images: usize) -> (Bench, Vec<String>) {
         "ec-256",
         "--default",
     ]);
-    run_ok(c, "signet cert generate-test");
+    run_ok(&mut c, "signet cert generate-test");
     fs::write(
         b.config().join("trustpolicy.json"),
         json!({"version":"1.0","trustPolicies":[{"name":"bench","registryScopes":["*"],
@@ -122,7 +123,7 @@ fn setup(kind: Kind, images: usize) -> (Bench, Vec<String>) {
     for r in &refs {
         let mut c = b.signet();
         c.args(["sign", r, "--insecure-registry", b.reg.host()]);
-        run_ok(c, "signet sign");
+        run_ok(&mut c, "signet sign");
     }
     (b, refs)
 }
@@ -160,20 +161,10 @@ fn hyperfine(b: &Bench, runs: usize, warmup: usize, commands: &[(&str, String)],
 /// Requests the registry served while `c` ran.
 fn requests(b: &Bench, mut c: Command, what: &str) -> usize {
     let before = b.reg.request_count();
-    run_ok_env(&mut c, b, what);
+    run_ok(c.envs(b.env_vars()), what);
     // The registry logs after answering; give the log a moment to flush.
     std::thread::sleep(std::time::Duration::from_millis(200));
     b.reg.request_count() - before
-}
-
-fn run_ok_env(c: &mut Command, b: &Bench, what: &str) {
-    let out = c.envs(b.env_vars()).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn main() {
@@ -207,7 +198,7 @@ fn main() {
         c.arg("verify")
             .args(&refs)
             .args(["--insecure-registry", b.reg.host()]);
-        run_ok_env(&mut c, &b, "signet verify (batch)");
+        run_ok(c.envs(b.env_vars()), "signet verify (batch)");
         println!(
             "registry_verify: smoke run passed (run `cargo bench -p signet-cli --bench registry_verify` for numbers)"
         );

@@ -18,6 +18,7 @@ use std::{
 
 use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
+use notary::{Descriptor, Digest};
 use oci::{
     ArtifactStore, LayoutReference, OciLayout, Target,
     registry::{Client, ClientConfig, Credential, CredentialStore, DockerConfig, Reference},
@@ -84,6 +85,27 @@ impl ArtifactArgs {
             location.registry_host().into_iter().collect(),
         )
     }
+
+    /// Opens the store holding the artifact and resolves its tag or digest:
+    /// what the read-only commands (ls, inspect, discover) start from.
+    pub fn open_resolved(&self, config: &ConfigDir) -> Result<Resolved> {
+        let location = self.location()?;
+        let registries = self.registries(config, &location);
+        let store = location.open(&registries)?;
+        let target = store.resolve(location.target())?;
+        let shown = location.shown(&target.digest);
+        Ok(Resolved { store, target, shown })
+    }
+}
+
+/// An artifact found in its store.
+pub struct Resolved {
+    /// Where it lives.
+    pub store: Box<dyn ArtifactStore + Send + Sync>,
+    /// Its manifest's descriptor.
+    pub target: Descriptor,
+    /// How to show it: `<name>@<digest>`.
+    pub shown: String,
 }
 
 /// notation's `config.json` in the config directory: only the fields signet reads.
@@ -255,6 +277,11 @@ impl Location {
             Self::Registry(r) => r.repository_path(),
             Self::Layout(l) => l.path.display().to_string(),
         }
+    }
+
+    /// `<name>@<digest>`: how the artifact is shown once resolved.
+    pub fn shown(&self, digest: &Digest) -> String {
+        format!("{}@{digest}", self.name())
     }
 
     /// The trust-policy scope: `registry/repository`, or for a layout the

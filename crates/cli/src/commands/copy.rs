@@ -137,10 +137,10 @@ pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
     }
     copier.progress.finish_and_clear();
     let stats = copier.stats;
-    let shown_src = format!("{}@{}", source.name(), root.digest);
+    let shown_src = source.shown(&root.digest);
     let shown_dst = match &tag {
         Some(t) => format!("{}:{t}", destination.name()),
-        None => format!("{}@{}", destination.name(), root.digest),
+        None => destination.shown(&root.digest),
     };
     match args.output {
         Format::Text => {

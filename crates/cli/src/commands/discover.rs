@@ -14,7 +14,11 @@ use notary::{Descriptor, Digest};
 use oci::ArtifactStore;
 use serde_json::{Value, json};
 
-use crate::{commands::inspect::Node, output::Format, target::ArtifactArgs};
+use crate::{
+    commands::inspect::Node,
+    output::Format,
+    target::{ArtifactArgs, Resolved},
+};
 
 /// How deep the walk goes by default (referrers of referrers of …).
 pub const MAX_DEPTH: usize = 4;
@@ -43,11 +47,7 @@ struct Referrer {
 }
 
 pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
-    let location = args.artifact.location()?;
-    let registries = args.artifact.registries(config, &location);
-    let store = location.open(&registries)?;
-    let target = store.resolve(location.target())?;
-    let shown = format!("{}@{}", location.name(), target.digest);
+    let Resolved { store, target, shown } = args.artifact.open_resolved(config)?;
     let mut seen = HashSet::from([target.digest.clone()]);
     let mut budget = MAX_NODES;
     let referrers = walk(

@@ -10,7 +10,7 @@ use clap::Args as ClapArgs;
 use notary::{Descriptor, envelope::Envelope, timestamp::SignedToken, x509::Certificate};
 use oci::{manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
 
-use crate::target::ArtifactArgs;
+use crate::target::{ArtifactArgs, Resolved};
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, UtcOffset};
 
@@ -50,13 +50,9 @@ pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
     if args.max_signatures == 0 {
         bail!("max-signatures value 0 must be a positive number");
     }
-    let location = args.artifact.location()?;
-    let registries = args.artifact.registries(config, &location);
-    let store = location.open(&registries)?;
-    let layout = store.as_ref();
-    let target = layout.resolve(location.target())?;
-    let shown = format!("{}@{}", location.name(), target.digest);
-    let mut signatures = signature::list_signatures(layout, &target)?;
+    let Resolved { store, target, shown } = args.artifact.open_resolved(config)?;
+    let store = store.as_ref();
+    let mut signatures = signature::list_signatures(store, &target)?;
     if signatures.len() > args.max_signatures {
         eprintln!(
             "Warning: exceeded configured limit of max signatures {} to examine",
@@ -70,7 +66,7 @@ pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
     let mut json_sigs = Vec::new();
     for sig in &signatures {
         let digest = sig.manifest.digest.as_str();
-        let bytes = match signature::fetch_envelope(layout, sig) {
+        let bytes = match signature::fetch_envelope(store, sig) {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("Warning: unable to fetch signature {digest} due to error: {e}");

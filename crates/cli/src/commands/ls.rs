@@ -7,7 +7,10 @@ use clap::Args as ClapArgs;
 use oci::{manifest::ARTIFACT_TYPE_NOTARY_SIGNATURE, signature};
 use serde_json::json;
 
-use crate::{output::Format, target::ArtifactArgs};
+use crate::{
+    output::Format,
+    target::{ArtifactArgs, Resolved},
+};
 
 #[derive(Debug, ClapArgs)]
 pub struct Args {
@@ -19,11 +22,7 @@ pub struct Args {
 }
 
 pub fn run(config: &crate::config::ConfigDir, args: Args) -> Result<ExitCode> {
-    let location = args.artifact.location()?;
-    let registries = args.artifact.registries(config, &location);
-    let store = location.open(&registries)?;
-    let target = store.resolve(location.target())?;
-    let shown = format!("{}@{}", location.name(), target.digest);
+    let Resolved { store, target, shown } = args.artifact.open_resolved(config)?;
     let signatures = signature::list_signatures(store.as_ref(), &target)?;
     match args.output {
         Format::Json => crate::output::json(&json!({

@@ -188,7 +188,7 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
         &metadata,
         timestamper.as_ref().map(|t| t as &dyn Timestamper),
     )?;
-    let shown = format!("{}@{}", location.name(), signed.target.digest);
+    let shown = location.shown(&signed.target.digest);
     tracing::debug!(requests = registries.request_count(), "registry requests");
     match args.output {
         Format::Text => {

@@ -83,7 +83,7 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
     let hosts = locations.iter().filter_map(|(_, l)| l.registry_host()).collect();
     let registries = Registries::new(config, &args.registry, hosts);
     let scope = args.scope.as_deref();
-    let results = run_concurrently(&locations, usize::from(args.jobs), |location| {
+    let results = run_concurrently(&locations, usize::from(args.jobs), |(_, location)| {
         let scope = location.scope(scope)?;
         let store = location.open(&registries)?;
         verify_in_store(&context, &policy, store.as_ref(), location, &scope, &metadata)
@@ -138,14 +138,14 @@ fn error_chain(e: &anyhow::Error) -> String {
 
 /// Runs `work` on every item, `jobs` at a time, and returns the results in
 /// the items' order.
-fn run_concurrently<T, R, F>(items: &[(String, T)], jobs: usize, work: F) -> Vec<R>
+fn run_concurrently<T, R, F>(items: &[T], jobs: usize, work: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
     F: Fn(&T) -> R + Sync,
 {
     if jobs <= 1 || items.len() <= 1 {
-        return items.iter().map(|(_, item)| work(item)).collect();
+        return items.iter().map(&work).collect();
     }
     let next = AtomicUsize::new(0);
     let slots: Vec<Mutex<Option<R>>> = items.iter().map(|_| Mutex::new(None)).collect();
@@ -154,7 +154,7 @@ where
             s.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, item)) = items.get(i) else { break };
+                    let Some(item) = items.get(i) else { break };
                     let r = work(item);
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(r);
@@ -257,7 +257,7 @@ pub fn verify_in_store(
     let verifier = context.verifier(policy);
     let target = store.resolve(location.target())?;
     let artifact_reference = format!("{scope}@{}", target.digest);
-    let shown = format!("{}@{}", location.name(), target.digest);
+    let shown = location.shown(&target.digest);
     let statement = verifier
         .statement_for(&artifact_reference)
         .map_err(anyhow::Error::msg)?;

@@ -20,25 +20,21 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().to_path_buf();
-        let config = root.join("config");
-        fs::create_dir_all(&config).unwrap();
-        Self {
-            _tmp: tmp,
-            root,
-            config,
-            vars: RefCell::new(Vec::new()),
-        }
+        Self::with_config("config")
     }
 
     /// Like [`Env::new`], but the config directory is `<root>/xdg/notation`:
     /// where `notation` looks with `XDG_CONFIG_HOME=<root>/xdg`, so both tools
     /// share keys, trust store and trust policy (see [`Env::notation`]).
     pub fn shared_with_notation() -> Self {
+        Self::with_config("xdg/notation")
+    }
+
+    /// A temp dir with the config directory at `<root>/<rel>`.
+    fn with_config(rel: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().to_path_buf();
-        let config = root.join("xdg/notation");
+        let config = root.join(rel);
         fs::create_dir_all(&config).unwrap();
         Self {
             _tmp: tmp,
