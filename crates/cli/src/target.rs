@@ -21,7 +21,9 @@ use clap::Args as ClapArgs;
 use notary::{Descriptor, Digest};
 use oci::{
     ArtifactStore, LayoutReference, OciLayout, Target,
-    registry::{Client, ClientConfig, Credential, CredentialStore, DockerConfig, Reference},
+    registry::{
+        Client, ClientConfig, Credential, CredentialStore, DockerConfig, Reference, StaticCredentials,
+    },
 };
 use serde::Deserialize;
 
@@ -116,21 +118,11 @@ struct ToolConfig {
     insecure_registries: Vec<String>,
 }
 
-/// `--username`/`--password` for every registry the command names, docker's
-/// credentials for the rest.
-struct FlagCredentials {
-    credential: Credential,
-    registries: Vec<String>,
-    fallback: DockerConfig,
-}
-
-impl CredentialStore for FlagCredentials {
-    fn get(&self, registry: &str) -> std::result::Result<Option<Credential>, oci::Error> {
-        if self.registries.iter().any(|r| r == registry) {
-            return Ok(Some(self.credential.clone()));
-        }
-        self.fallback.get(registry)
-    }
+/// docker's `config.json` (`$DOCKER_CONFIG`, else `~/.docker`), where
+/// `signet login`, `docker login` and notation keep registry credentials;
+/// `None` when neither variable gives it a place.
+pub fn docker_config() -> Option<DockerConfig> {
+    DockerConfig::default_path().map(DockerConfig::open)
 }
 
 /// Builds the registry client on first use.
@@ -170,21 +162,27 @@ impl<'a> Registries<'a> {
 /// The client for `args` and the config directory's `config.json`.
 pub fn build_client(config: &ConfigDir, args: &RegistryArgs, named: &[String]) -> Result<Client> {
     let tool = read_tool_config(config)?;
-    let docker = DockerConfig::open(
-        DockerConfig::default_path().unwrap_or_else(|| PathBuf::from(".docker/config.json")),
-    );
-    let credentials: Arc<dyn CredentialStore> = match (&args.username, &args.password) {
-        (Some(username), Some(password)) => Arc::new(FlagCredentials {
-            credential: Credential::Basic {
+    // --username/--password for every registry the command names (each a
+    // StaticCredentials in front of the next), docker's credentials for the rest.
+    let mut credentials: Option<Arc<dyn CredentialStore>> =
+        docker_config().map(|d| Arc::new(d) as Arc<dyn CredentialStore>);
+    match (&args.username, &args.password) {
+        (Some(username), Some(password)) => {
+            let credential = Credential::Basic {
                 username: username.clone(),
                 password: password.clone(),
-            },
-            registries: named.to_vec(),
-            fallback: docker,
-        }),
+            };
+            for registry in named {
+                credentials = Some(Arc::new(StaticCredentials::new(
+                    registry.clone(),
+                    credential.clone(),
+                    credentials,
+                )));
+            }
+        }
         (Some(_), None) => bail!("--username requires --password (or SIGNET_PASSWORD)"),
-        _ => Arc::new(docker),
-    };
+        _ => {}
+    }
     let mut insecure = args.insecure_registry.clone();
     insecure.extend(tool.insecure_registries);
     for file in &args.ca_file {
@@ -195,7 +193,7 @@ pub fn build_client(config: &ConfigDir, args: &RegistryArgs, named: &[String]) -
     Client::new(ClientConfig {
         insecure_registries: insecure,
         ca_files: args.ca_file.clone(),
-        credentials: Some(credentials),
+        credentials,
         timeout: Duration::from_secs(args.registry_timeout.max(1)),
         ..ClientConfig::default()
     })

@@ -30,9 +30,7 @@ pub struct LogoutArgs {
 }
 
 fn docker_config() -> Result<DockerConfig> {
-    let path = DockerConfig::default_path()
-        .context("cannot find docker's config.json: set DOCKER_CONFIG or HOME")?;
-    Ok(DockerConfig::open(path))
+    crate::target::docker_config().context("cannot find docker's config.json: set DOCKER_CONFIG or HOME")
 }
 
 pub fn login(config: &ConfigDir, mut args: LoginArgs) -> Result<ExitCode> {
