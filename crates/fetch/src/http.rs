@@ -85,11 +85,11 @@ pub struct Client {
 
 impl Client {
     /// A client with these limits. No redirects are followed.
-    pub fn new(limits: Limits) -> Result<Self, HttpError> {
-        Ok(Self {
+    pub fn new(limits: Limits) -> Self {
+        Self {
             inner: Arc::new(OnceLock::new()),
             limits,
-        })
+        }
     }
 
     /// The reqwest client, made now if it was not yet.

@@ -31,7 +31,7 @@ use notary::{
 };
 use time::OffsetDateTime;
 
-use crate::http::{Client, HttpError, Limits};
+use crate::http::{Client, Limits};
 
 /// Largest OCSP response accepted (notation allows far less; 1 MiB is ample).
 pub const OCSP_MAX_BODY: u64 = 1024 * 1024;
@@ -70,19 +70,19 @@ pub struct HttpRevocationChecker {
 
 impl HttpRevocationChecker {
     /// A checker whose every request must finish within `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, HttpError> {
-        Ok(Self {
+    pub fn new(timeout: Duration) -> Self {
+        Self {
             ocsp_client: Client::new(Limits {
                 timeout,
                 max_body: OCSP_MAX_BODY,
-            })?,
+            }),
             crl_client: Client::new(Limits {
                 timeout,
                 max_body: CRL_MAX_BODY,
-            })?,
+            }),
             crl_cache: None,
             counters: Counters::default(),
-        })
+        }
     }
 
     /// Keeps fetched CRLs in `cache`.

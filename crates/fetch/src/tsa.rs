@@ -77,21 +77,17 @@ pub struct HttpTimestamper {
 impl HttpTimestamper {
     /// A timestamper for the TSA at `url` (`http://` only) whose tokens must
     /// chain to one of `roots`, with the default timeout and [`MAX_RESPONSE`].
-    pub fn new(url: impl Into<String>, roots: Vec<Certificate>) -> Result<Self, TsaError> {
+    pub fn new(url: impl Into<String>, roots: Vec<Certificate>) -> Self {
         Self::with_timeout(url, roots, DEFAULT_TIMEOUT)
     }
 
     /// Like [`new`](Self::new) with a whole-request deadline of `timeout`.
-    pub fn with_timeout(
-        url: impl Into<String>,
-        roots: Vec<Certificate>,
-        timeout: Duration,
-    ) -> Result<Self, TsaError> {
+    pub fn with_timeout(url: impl Into<String>, roots: Vec<Certificate>, timeout: Duration) -> Self {
         let client = Client::new(Limits {
             timeout,
             max_body: MAX_RESPONSE,
-        })?;
-        Ok(Self::with_client(client, url, roots))
+        });
+        Self::with_client(client, url, roots)
     }
 
     /// A timestamper using an existing `client` (and its limits).

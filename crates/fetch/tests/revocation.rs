@@ -116,7 +116,7 @@ impl Fixture {
 }
 
 fn checker(timeout: Duration) -> HttpRevocationChecker {
-    HttpRevocationChecker::new(timeout).unwrap()
+    HttpRevocationChecker::new(timeout)
 }
 
 fn revocation(o: &Outcome) -> (Action, CheckStatus) {

@@ -192,7 +192,7 @@ pub struct VerifyContext {
 impl VerifyContext {
     /// The context for the config directory `config`.
     pub fn new(config: &ConfigDir) -> Result<Self> {
-        let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)?
+        let checker = fetch::revocation::HttpRevocationChecker::new(fetch::http::Limits::default().timeout)
             .with_crl_cache(fetch::revocation::CrlCache::new(config.path("crl")));
         Ok(Self {
             store: CachedTrustStore::new(DirTrustStore::new(config.root())),
