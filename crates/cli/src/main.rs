@@ -31,7 +31,7 @@ mod plugins;
 mod target;
 
 use commands::{
-    blob, cert, copy, discover, inspect, key, login, ls, plugin, policy, quickstart, sign, verify,
+    blob, cert, copy, discover, inspect, key, login, ls, plugin, policy, quickstart, serve, sign, verify,
 };
 
 /// Sign and verify container images with Notary Project signatures.
@@ -134,13 +134,16 @@ enum Command {
     /// Manage plugins (notation's plugin protocol): list, install, uninstall.
     #[command(subcommand)]
     Plugin(plugin::Command),
+    /// Run a service: `signet serve admission --config FILE`.
+    #[command(subcommand)]
+    Serve(serve::Command),
     /// From nothing: make a sample image, a test key, sign, trust and verify — printing each step.
     Quickstart(quickstart::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, matches!(cli.command, Command::Serve(_)));
     let config = match config::ConfigDir::resolve(cli.config_dir) {
         Ok(c) => c,
         Err(e) => return output::fail(&e),
@@ -160,6 +163,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy::run(&config, cmd),
         Command::Plugin(cmd) => plugin::run(&config, cmd),
         Command::Quickstart(args) => quickstart::run(args),
+        Command::Serve(cmd) => serve::run(cmd),
     };
     match result {
         Ok(code) => code,
@@ -167,17 +171,22 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, service: bool) {
     let default = match verbose {
+        0 if service => "info",
         0 => "warn",
         1 => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
+        .with_writer(std::io::stderr);
+    if service {
+        // A service's log lines need their time.
+        logs.init();
+    } else {
+        logs.without_time().init();
+    }
 }

@@ -48,4 +48,5 @@ pub mod hostile;
 mod httpd;
 pub mod notation;
 pub mod registry;
+pub mod tls;
 pub mod tsa;

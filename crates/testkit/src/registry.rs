@@ -41,10 +41,8 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
-};
+
+use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
 
 use crate::httpd;
 
@@ -166,7 +164,7 @@ impl Registry {
             .prefix("signet-registry-")
             .tempdir()
             .expect("registry temp dir");
-        let tls = opts.tls.then(|| write_tls(dir.path()));
+        let tls = opts.tls.then(|| crate::tls::server(dir.path(), ""));
         let credentials = match &opts.auth {
             Auth::None => None,
             Auth::Basic { username, password } | Auth::Token { username, password } => {
@@ -536,51 +534,10 @@ fn client(ca_pem: Option<&str>) -> reqwest::blocking::Client {
     builder.build().expect("HTTP client")
 }
 
-struct TlsFiles {
-    ca_pem: String,
-    ca_file: PathBuf,
-    cert_file: PathBuf,
-    key_file: PathBuf,
-}
-
-/// A CA and a server certificate for 127.0.0.1 / localhost, written to `dir`.
-fn write_tls(dir: &Path) -> TlsFiles {
-    let ca_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("CA key");
-    let mut ca_params = CertificateParams::default();
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "signet-testkit registry CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let ca = Issuer::new(ca_params, ca_key);
-
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("server key");
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("server params");
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params.signed_by(&key, &ca).expect("server certificate");
-
-    let files = TlsFiles {
-        ca_pem: ca_cert.pem(),
-        ca_file: dir.join("ca.pem"),
-        cert_file: dir.join("server.crt"),
-        key_file: dir.join("server.key"),
-    };
-    std::fs::write(&files.ca_file, &files.ca_pem).unwrap();
-    std::fs::write(&files.cert_file, cert.pem()).unwrap();
-    std::fs::write(&files.key_file, key.serialize_pem()).unwrap();
-    files
-}
-
 fn spawn_ocireg(
     binary: &Path,
     dir: &Path,
-    tls: Option<&TlsFiles>,
+    tls: Option<&crate::tls::TlsFiles>,
     auth: &Auth,
 ) -> Result<(Child, String), String> {
     let addr_file = dir.join("addr");
@@ -629,7 +586,7 @@ fn spawn_ocireg(
 fn spawn_distribution(
     binary: &Path,
     dir: &Path,
-    tls: Option<&TlsFiles>,
+    tls: Option<&crate::tls::TlsFiles>,
     auth: &Auth,
     token_server: Option<&TokenServer>,
 ) -> Result<(Child, String), String> {

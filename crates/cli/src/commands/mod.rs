@@ -11,5 +11,6 @@ pub mod ls;
 pub mod plugin;
 pub mod policy;
 pub mod quickstart;
+pub mod serve;
 pub mod sign;
 pub mod verify;

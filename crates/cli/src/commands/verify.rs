@@ -13,13 +13,13 @@ use anyhow::{Context, Result, bail};
 use clap::Args as ClapArgs;
 use notary::{
     Descriptor,
-    policy::{TrustPolicyDocument, VerificationLevel},
+    policy::TrustPolicyDocument,
     truststore::{CachedTrustStore, DirTrustStore},
-    verifier::{CheckStatus, Outcome, Verdict, Verifier, VerifyRequest},
+    verifier::{CheckStatus, Outcome, Verdict, Verifier},
 };
-use oci::{ArtifactStore, LayoutReference, MAX_ENVELOPE_SIZE, OciLayout, signature};
+use oci::{ArtifactStore, LayoutReference, OciLayout};
 use serde_json::{Value, json};
-use tracing::{debug, warn};
+use tracing::debug;
 
 use crate::{
     commands::sign::parse_kv,
@@ -58,13 +58,7 @@ pub struct Args {
     pub registry: RegistryArgs,
 }
 
-/// The result for one artifact.
-pub struct Report {
-    pub reference: String,
-    pub target: Descriptor,
-    pub outcomes: Vec<(Descriptor, Outcome)>,
-    pub accepted: Option<usize>,
-}
+pub use oci::Report;
 
 pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
     let mut locations = Vec::new();
@@ -243,9 +237,8 @@ pub fn verify_layout(
     )
 }
 
-/// Verifies the artifact `location` names in `store`: resolves it, then reads
-/// and verifies its signatures one at a time, stopping at the first accepted
-/// one — so a registry is asked for no more than that takes.
+/// Verifies the artifact `location` names in `store`: resolves it, then
+/// verifies its signatures ([`oci::verify_artifact`]).
 pub fn verify_in_store(
     context: &VerifyContext,
     policy: &TrustPolicyDocument,
@@ -256,71 +249,10 @@ pub fn verify_in_store(
 ) -> Result<Report> {
     let verifier = context.verifier(policy);
     let target = store.resolve(location.target())?;
-    let artifact_reference = format!("{scope}@{}", target.digest);
     let shown = location.shown(&target.digest);
-    let statement = verifier
-        .statement_for(&artifact_reference)
-        .map_err(anyhow::Error::msg)?;
-    let mut report = Report {
-        reference: shown,
-        target: target.clone(),
-        outcomes: Vec::new(),
-        accepted: None,
-    };
-    if statement.signature_verification.level == VerificationLevel::Skip {
-        // Nothing is read at level skip, as in notation.
-        let outcome = verifier.verify(&VerifyRequest {
-            artifact_reference: &artifact_reference,
-            target: &target,
-            envelope_media_type: "",
-            envelope: &[],
-            user_metadata: metadata,
-        });
-        report.outcomes.push((target.clone(), outcome));
-        report.accepted = Some(0);
-        return Ok(report);
-    }
-    let candidates = signature::signature_candidates(store, &target)?;
-    if candidates.is_empty() {
-        bail!(
-            "no signature is associated with {}, make sure the artifact was signed successfully",
-            report.reference
-        );
-    }
-    for candidate in &candidates {
-        let sig = match signature::load_signature(store, &target, candidate)? {
-            Some(sig) => sig,
-            None => continue,
-        };
-        let envelope = match store.fetch(&sig.envelope, MAX_ENVELOPE_SIZE) {
-            Ok(b) => b,
-            Err(e) => {
-                warn!(signature = %sig.manifest.digest, "cannot read the signature envelope: {e}");
-                continue;
-            }
-        };
-        let outcome = verifier.verify(&VerifyRequest {
-            artifact_reference: &artifact_reference,
-            target: &target,
-            envelope_media_type: &sig.envelope.media_type,
-            envelope: &envelope,
-            user_metadata: metadata,
-        });
-        let accepted = outcome.is_accepted();
-        report.outcomes.push((sig.manifest.clone(), outcome));
-        if accepted {
-            report.accepted = Some(report.outcomes.len() - 1);
-            break;
-        }
-    }
-    if report.outcomes.is_empty() {
-        bail!(
-            "none of the {} signatures associated with {} could be read",
-            candidates.len(),
-            report.reference
-        );
-    }
-    Ok(report)
+    Ok(oci::verify_artifact(
+        &verifier, store, &target, scope, shown, metadata,
+    )?)
 }
 
 fn print_text(report: &Report) {

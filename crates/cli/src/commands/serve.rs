@@ -1,0 +1,43 @@
+//! `signet serve`: the long-running services.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Result;
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Kubernetes admission: AdmissionReview webhook (`/validate`, `/mutate`)
+    /// and Gatekeeper external-data provider (`/gatekeeper/verify`,
+    /// `/gatekeeper/mutate`) over HTTPS.
+    ///
+    /// Policies (`ClusterImagePolicy`, `ImagePolicy`), trust stores, the
+    /// revocation list and the serving certificate are re-read when they
+    /// change; no restart needed. SIGTERM stops accepting, fails `/readyz`
+    /// and lets requests in flight finish. Logs one line per decision
+    /// (`RUST_LOG` sets the level; default info).
+    #[command(after_help = "Examples:
+  signet serve admission --config /etc/signet/admission.yaml
+  RUST_LOG=signet=debug,admission=debug signet serve admission --config admission.yaml
+
+See deploy/ for the Kubernetes manifests and deploy/README.md for the
+configuration file, the policy format and certificate rotation.")]
+    Admission {
+        /// The server's configuration file (YAML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+}
+
+pub fn run(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Admission { config } => {
+            admission::run(&config, |addr| {
+                // Printed on stdout for supervisors and tests that start the
+                // server on port 0.
+                println!("signet admission listening on https://{addr}");
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
