@@ -88,32 +88,17 @@ pub async fn answer(
             keys.len()
         ));
     }
-    let mut set = tokio::task::JoinSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        let engine = engine.clone();
-        let key = key.clone();
-        set.spawn(async move {
-            let (namespace, image) = split_key(&key);
-            (i, engine.check(image, namespace, deadline).await)
-        });
-    }
-    let mut checks: Vec<Option<ImageCheck>> = vec![None; keys.len()];
-    while let Some(joined) = set.join_next().await {
-        if let Ok((i, check)) = joined
-            && let Some(slot) = checks.get_mut(i)
-        {
-            *slot = Some(check);
-        }
-    }
+    let checks = futures_util::future::join_all(keys.iter().map(|key| {
+        let (namespace, image) = split_key(key);
+        engine.check(image, namespace, deadline)
+    }))
+    .await;
     let items: Vec<Value> = keys
         .iter()
         .zip(checks)
-        .map(|(key, check)| match check {
-            None => json!({ "key": key, "error": "internal error while checking the image" }),
-            Some(check) => match provider {
-                Provider::Verify => verify_item(key, &check),
-                Provider::Mutate => mutate_item(key, &check),
-            },
+        .map(|(key, check)| match provider {
+            Provider::Verify => verify_item(key, &check),
+            Provider::Mutate => mutate_item(key, &check),
         })
         .collect();
     json!({

@@ -263,34 +263,21 @@ pub async fn check_all(
     namespace: Option<&str>,
     deadline: Instant,
 ) -> BTreeMap<String, ImageCheck> {
-    let mut set = tokio::task::JoinSet::new();
-    let mut seen = std::collections::BTreeSet::new();
+    // Checked concurrently on this task: no spawn, no hop to another worker
+    // on the (usual) all-cached path.
+    let mut unique = Vec::new();
     for image in images {
-        if !seen.insert(image.clone()) {
-            continue;
-        }
-        let engine = engine.clone();
-        let namespace = namespace.map(str::to_owned);
-        set.spawn(async move { engine.check(&image, namespace.as_deref(), deadline).await });
-    }
-    let mut out = BTreeMap::new();
-    while let Some(joined) = set.join_next().await {
-        if let Ok(check) = joined {
-            out.insert(check.image.clone(), check);
+        if !unique.contains(&image) {
+            unique.push(image);
         }
     }
-    // A task that panicked leaves its image unchecked: deny it.
-    for image in seen {
-        out.entry(image.clone()).or_insert_with(|| ImageCheck {
-            image,
-            policy: None,
-            mode: crate::policy::Mode::Enforce,
-            outcome: Outcome::Failed("internal error while checking the image".into()),
-            digest: None,
-            pinned: None,
-        });
-    }
-    out
+    let checks = futures_util::future::join_all(
+        unique
+            .iter()
+            .map(|image| engine.check(image, namespace, deadline)),
+    )
+    .await;
+    checks.into_iter().map(|c| (c.image.clone(), c)).collect()
 }
 
 fn check_summary(c: &ImageCheck) -> Value {

@@ -11,10 +11,8 @@ mod common;
 
 use std::{
     fs,
-    io::{BufRead, BufReader},
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    sync::{Arc, Barrier},
+    path::{Path, PathBuf},
+    sync::Barrier,
     time::{Duration, Instant},
 };
 
@@ -22,6 +20,7 @@ use base64::Engine as _;
 use common::{Env, expect};
 use serde_json::{Value, json};
 use testkit::{
+    admission::{AdmissionServer, pod_review, pod_spec, review},
     hostile::HostileRegistry,
     registry::{Kind, Options, Registry},
     tls::TlsFiles,
@@ -31,32 +30,10 @@ use testkit::{
 struct Fixture {
     env: Env,
     reg: Registry,
-    server: Server,
+    server: AdmissionServer,
     /// Where policies live (the server re-reads it).
     policy_dir: PathBuf,
     revocation_list: PathBuf,
-}
-
-/// The running `signet serve admission` process.
-struct Server {
-    child: Child,
-    addr: String,
-    tls: TlsFiles,
-    gatekeeper: TlsFiles,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!(
-                "--- server log\n{}",
-                fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
 }
 
 const POLICY_HEADER: &str = "apiVersion: signet.dev/v1alpha1\n";
@@ -99,7 +76,7 @@ impl Fixture {
         fs::write(policy_dir.join("policies.yaml"), policies).unwrap();
         let revocation_list = env.root.join("revoked.txt");
         fs::write(&revocation_list, "# revoked image digests\n").unwrap();
-        let server = Server::start(&env, &policy_dir, &revocation_list, &[&host]);
+        let server = start_server(&env, &policy_dir, &revocation_list, &[&host]);
         Self {
             env,
             reg,
@@ -146,177 +123,50 @@ impl Fixture {
     }
 }
 
-impl Server {
-    fn start(
-        env: &Env,
-        policy_dir: &std::path::Path,
-        revocation_list: &std::path::Path,
-        insecure: &[&str],
-    ) -> Self {
-        let dir = env.root.join("admission");
-        fs::create_dir_all(&dir).unwrap();
-        let tls = testkit::tls::server(&dir, "serving-");
-        let gatekeeper = testkit::tls::client(&dir, "gatekeeper-", "gatekeeper-webhook");
-        let config = json!({
-            "listen": "127.0.0.1:0",
-            "tls": {
-                "certFile": tls.cert_file,
-                "keyFile": tls.key_file,
-                "clientCAFile": gatekeeper.ca_file,
-            },
-            "policyDir": policy_dir,
-            "trustDir": env.config,
-            "revocationList": revocation_list,
-            "exemptNamespaces": ["kube-system", "sandbox"],
-            "deadline": "3s",
-            "gatekeeperDeadline": "2s",
-            "reloadInterval": "200ms",
-            "registry": { "insecure": insecure, "timeout": "5s", "concurrency": 8 },
-        });
-        // JSON is YAML: the server reads either.
-        let config_file = dir.join("admission.yaml");
-        fs::write(&config_file, serde_json::to_string_pretty(&config).unwrap()).unwrap();
-        let log = dir.join("server.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_signet"))
-            .args(["serve", "admission", "--config"])
-            .arg(&config_file)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let Some(addr) = line.trim().strip_prefix("signet admission listening on https://") else {
-            let _ = child.kill();
-            panic!(
-                "the server did not start: {line:?}\n{}",
-                fs::read_to_string(&log).unwrap_or_default()
-            );
-        };
-        Self {
-            addr: addr.to_owned(),
-            child,
-            tls,
-            gatekeeper,
-            log,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!(
-            "https://localhost:{}{path}",
-            self.addr.rsplit(':').next().unwrap()
-        )
-    }
-
-    /// An HTTPS client trusting the server's CA, optionally presenting `identity`.
-    fn client(&self, identity: Option<&TlsFiles>) -> reqwest::blocking::Client {
-        let ca = reqwest::Certificate::from_pem(self.tls.ca_pem.as_bytes()).unwrap();
-        let mut b = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .tls_certs_only([ca])
-            .timeout(Duration::from_secs(20));
-        if let Some(id) = identity {
-            b = b.identity(reqwest::Identity::from_pem(&id.identity_pem()).unwrap());
-        }
-        b.build().unwrap()
-    }
-
-    fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let r = self.client(None).post(self.url(path)).json(body).send().unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-
-    /// POSTs an AdmissionReview and returns its `response`.
-    fn review(&self, path: &str, review: &Value) -> Value {
-        let (status, doc) = self.post(path, review);
-        assert_eq!(status, 200, "{doc}");
-        assert_eq!(doc["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(doc["kind"], "AdmissionReview");
-        assert_eq!(doc["response"]["uid"], review["request"]["uid"]);
-        eprintln!("{path} → {}", doc["response"]);
-        doc["response"].clone()
-    }
-
-    fn gatekeeper(
-        &self,
-        path: &str,
-        keys: &[&str],
-        identity: Option<&TlsFiles>,
-    ) -> reqwest::blocking::Response {
-        let body = json!({
-            "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
-            "kind": "ProviderRequest",
-            "request": { "keys": keys },
-        });
-        self.client(identity)
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .unwrap()
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        let text = self
-            .client(None)
-            .get(self.url("/metrics"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-}
-
-fn pod_spec(images: &[(&str, &str)]) -> Value {
-    let mut spec = json!({});
-    for (list, image) in images {
-        let entry = spec
-            .as_object_mut()
-            .unwrap()
-            .entry(list.to_string())
-            .or_insert(json!([]));
-        let n = entry.as_array().unwrap().len();
-        entry
-            .as_array_mut()
-            .unwrap()
-            .push(json!({ "name": format!("{list}-{n}"), "image": image }));
-    }
-    spec
-}
-
-fn review(kind: &str, group: &str, namespace: &str, object: Value) -> Value {
-    json!({
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": format!("uid-{kind}-{namespace}"),
-            "kind": { "group": group, "version": "v1", "kind": kind },
-            "resource": { "group": group, "version": "v1", "resource": format!("{}s", kind.to_lowercase()) },
-            "namespace": namespace,
-            "operation": "CREATE",
-            "userInfo": { "username": "tester" },
-            "object": object,
-            "dryRun": false,
-        }
-    })
-}
-
-fn pod(namespace: &str, images: &[(&str, &str)]) -> Value {
-    review(
-        "Pod",
-        "",
-        namespace,
-        json!({ "apiVersion": "v1", "kind": "Pod", "metadata": { "name": "p" }, "spec": pod_spec(images) }),
+/// Starts the server on `policy_dir` with the trust stores of `env`,
+/// reaching `insecure` registries over plain HTTP.
+fn start_server(env: &Env, policy_dir: &Path, revocation_list: &Path, insecure: &[&str]) -> AdmissionServer {
+    let config = json!({
+        "policyDir": policy_dir,
+        "trustDir": env.config,
+        "revocationList": revocation_list,
+        "exemptNamespaces": ["kube-system", "sandbox"],
+        "deadline": "3s",
+        "gatekeeperDeadline": "2s",
+        "reloadInterval": "200ms",
+        "registry": { "insecure": insecure, "timeout": "5s", "concurrency": 8 },
+    });
+    AdmissionServer::start(
+        Path::new(env!("CARGO_BIN_EXE_signet")),
+        &env.root.join("admission"),
+        config,
     )
+}
+
+/// POSTs an AdmissionReview and returns its `response`.
+fn ask(s: &AdmissionServer, path: &str, review: &Value) -> Value {
+    let (status, doc) = s.post(path, review);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(doc["kind"], "AdmissionReview");
+    assert_eq!(doc["response"]["uid"], review["request"]["uid"]);
+    eprintln!("{path} → {}", doc["response"]);
+    doc["response"].clone()
+}
+
+/// POSTs a ProviderRequest for `keys`, presenting `identity`.
+fn provider(
+    s: &AdmissionServer,
+    path: &str,
+    keys: &[&str],
+    identity: Option<&TlsFiles>,
+) -> reqwest::blocking::Response {
+    let body = json!({
+        "apiVersion": "externaldata.gatekeeper.sh/v1beta1",
+        "kind": "ProviderRequest",
+        "request": { "keys": keys },
+    });
+    s.client(identity).post(s.url(path)).json(&body).send().unwrap()
 }
 
 /// The JSONPatch of a response, decoded.
@@ -347,9 +197,10 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     let s = &f.server;
 
     // Signed by signet and by notation → allowed, each tag pinned to its digest.
-    let r = s.review(
+    let r = ask(
+        s,
         "/mutate",
-        &pod(
+        &pod_review(
             "default",
             &[("containers", &by_signet), ("initContainers", &by_notation)],
         ),
@@ -365,11 +216,15 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     );
     // The validating endpoint gives the same answer without a patch, and the
     // pinned form (tag@digest) verifies too — what a reinvocation sees.
-    let r = s.review("/validate", &pod("default", &[("containers", &by_signet)]));
+    let r = ask(
+        s,
+        "/validate",
+        &pod_review("default", &[("containers", &by_signet)]),
+    );
     assert_eq!(r["allowed"], true, "{r}");
     assert!(r.get("patch").is_none());
     let pinned = format!("{by_signet}@{signet_digest}");
-    let r = s.review("/mutate", &pod("default", &[("containers", &pinned)]));
+    let r = ask(s, "/mutate", &pod_review("default", &[("containers", &pinned)]));
     assert_eq!(r["allowed"], true, "{r}");
     assert!(patch(&r).is_empty(), "a digest is not patched again: {r}");
     let images: Value = serde_json::from_str(r["auditAnnotations"]["images"].as_str().unwrap()).unwrap();
@@ -377,9 +232,10 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     assert_eq!(images[0]["policy"], "ClusterImagePolicy/signed");
 
     // Unsigned → denied, naming the container, the image and why.
-    let r = s.review(
+    let r = ask(
+        s,
         "/validate",
-        &pod(
+        &pod_review(
             "default",
             &[("containers", &by_signet), ("containers", &unsigned)],
         ),
@@ -395,7 +251,7 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     assert!(m.contains("(policy ClusterImagePolicy/signed)"), "{m}");
     assert!(!m.contains(&by_signet), "only the failing image is named: {m}");
     // The mutating endpoint refuses too, and patches nothing.
-    let r = s.review("/mutate", &pod("default", &[("containers", &unsigned)]));
+    let r = ask(s, "/mutate", &pod_review("default", &[("containers", &unsigned)]));
     assert_eq!(r["allowed"], false);
     assert!(r.get("patch").is_none());
 
@@ -406,7 +262,7 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
         "default",
         json!({ "kind": "Deployment", "spec": { "template": { "spec": pod_spec(&[("containers", &unsigned)]) } } }),
     );
-    let r = s.review("/validate", &deployment);
+    let r = ask(s, "/validate", &deployment);
     assert_eq!(r["allowed"], false, "{r}");
     assert!(message(&r).contains(&unsigned));
     let cronjob = review(
@@ -415,7 +271,7 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
         "default",
         json!({ "kind": "CronJob", "spec": { "jobTemplate": { "spec": { "template": { "spec": pod_spec(&[("containers", &by_notation)]) } } } } }),
     );
-    let r = s.review("/mutate", &cronjob);
+    let r = ask(s, "/mutate", &cronjob);
     assert_eq!(r["allowed"], true, "{r}");
     assert_eq!(
         patch(&r),
@@ -429,22 +285,22 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     let old = json!({ "kind": "Pod", "spec": pod_spec(&[("containers", &by_signet)]) });
     let mut new_spec = pod_spec(&[("containers", &by_signet)]);
     new_spec["ephemeralContainers"] = json!([{ "name": "debugger", "image": unsigned }]);
-    let mut update = pod("default", &[]);
+    let mut update = pod_review("default", &[]);
     update["request"]["operation"] = json!("UPDATE");
     update["request"]["subResource"] = json!("ephemeralcontainers");
     update["request"]["object"] = json!({ "kind": "Pod", "spec": new_spec });
     update["request"]["oldObject"] = old;
-    let r = s.review("/validate", &update);
+    let r = ask(s, "/validate", &update);
     assert_eq!(r["allowed"], false, "{r}");
     assert!(message(&r).contains("ephemeralContainers[0] \"debugger\""), "{r}");
     update["request"]["object"]["spec"]["ephemeralContainers"][0]["image"] = json!(by_notation);
-    let r = s.review("/mutate", &update);
+    let r = ask(s, "/mutate", &update);
     assert_eq!(r["allowed"], true, "{r}");
     assert_eq!(patch(&r)[0]["path"], "/spec/ephemeralContainers/0/image");
 
     // Warn mode: allowed, with a warning the user sees.
     let (warned, _) = f.image("warned/app", "none");
-    let r = s.review("/validate", &pod("default", &[("containers", &warned)]));
+    let r = ask(s, "/validate", &pod_review("default", &[("containers", &warned)]));
     assert_eq!(r["allowed"], true, "{r}");
     let warnings = r["warnings"].as_array().unwrap();
     assert!(warnings[0].as_str().unwrap().contains(&warned), "{r}");
@@ -452,7 +308,11 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
 
     // Audit mode (a namespace policy beats the cluster policy): allowed
     // silently, the failure in the audit annotations.
-    let r = s.review("/validate", &pod("audited", &[("containers", &unsigned)]));
+    let r = ask(
+        s,
+        "/validate",
+        &pod_review("audited", &[("containers", &unsigned)]),
+    );
     assert_eq!(r["allowed"], true, "{r}");
     assert!(r.get("warnings").is_none(), "{r}");
     assert!(
@@ -465,7 +325,11 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
 
     // Exempt namespace: allowed without looking.
     let requests = f.reg.request_count();
-    let r = s.review("/validate", &pod("sandbox", &[("containers", &unsigned)]));
+    let r = ask(
+        s,
+        "/validate",
+        &pod_review("sandbox", &[("containers", &unsigned)]),
+    );
     assert_eq!(r["allowed"], true, "{r}");
     assert_eq!(
         f.reg.request_count(),
@@ -475,28 +339,36 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
 
     // No policy matches → denied by default.
     let other = format!("{}/elsewhere/app:v1", f.reg.host());
-    let r = s.review("/validate", &pod("default", &[("containers", &other)]));
+    let r = ask(s, "/validate", &pod_review("default", &[("containers", &other)]));
     assert_eq!(r["allowed"], false);
     assert!(message(&r).contains("no image policy matches"), "{r}");
 
     // dryRun: the same answer.
-    let mut dry = pod("default", &[("containers", &unsigned)]);
+    let mut dry = pod_review("default", &[("containers", &unsigned)]);
     dry["request"]["dryRun"] = json!(true);
-    assert_eq!(s.review("/validate", &dry)["allowed"], false);
+    assert_eq!(ask(s, "/validate", &dry)["allowed"], false);
 
     // DELETE is not judged.
-    let mut delete = pod("default", &[("containers", &unsigned)]);
+    let mut delete = pod_review("default", &[("containers", &unsigned)]);
     delete["request"]["operation"] = json!("DELETE");
-    assert_eq!(s.review("/validate", &delete)["allowed"], true);
+    assert_eq!(ask(s, "/validate", &delete)["allowed"], true);
 
     // Revocation: the digest goes on the list; within a reload the cached
     // "verified" no longer counts.
-    let before = s.review("/validate", &pod("default", &[("containers", &by_signet)]));
+    let before = ask(
+        s,
+        "/validate",
+        &pod_review("default", &[("containers", &by_signet)]),
+    );
     assert_eq!(before["allowed"], true);
     fs::write(&f.revocation_list, format!("{signet_digest}  # leaked build\n")).unwrap();
     let started = Instant::now();
     let r = loop {
-        let r = s.review("/validate", &pod("default", &[("containers", &by_signet)]));
+        let r = ask(
+            s,
+            "/validate",
+            &pod_review("default", &[("containers", &by_signet)]),
+        );
         if r["allowed"] == false || started.elapsed() > Duration::from_secs(10) {
             break r;
         }
@@ -507,12 +379,16 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     eprintln!("revocation took effect after {:?}", started.elapsed());
     // A pinned reference to the revoked digest is refused before the registry is asked.
     let requests = f.reg.request_count();
-    let r = s.review("/validate", &pod("default", &[("containers", &pinned)]));
+    let r = ask(s, "/validate", &pod_review("default", &[("containers", &pinned)]));
     assert_eq!(r["allowed"], false);
     assert_eq!(f.reg.request_count(), requests);
     // The other images are unaffected.
     assert_eq!(
-        s.review("/validate", &pod("default", &[("containers", &by_notation)]))["allowed"],
+        ask(
+            s,
+            "/validate",
+            &pod_review("default", &[("containers", &by_notation)])
+        )["allowed"],
         true
     );
 
@@ -525,7 +401,7 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     .unwrap();
     let started = Instant::now();
     let r = loop {
-        let r = s.review("/validate", &pod("default", &[("containers", &warned)]));
+        let r = ask(s, "/validate", &pod_review("default", &[("containers", &warned)]));
         if r["allowed"] == false || started.elapsed() > Duration::from_secs(10) {
             break r;
         }
@@ -546,7 +422,11 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     }
     assert!(s.metric("signet_admission_reload_errors_total") >= 1.0);
     assert_eq!(
-        s.review("/validate", &pod("default", &[("containers", &by_notation)]))["allowed"],
+        ask(
+            s,
+            "/validate",
+            &pod_review("default", &[("containers", &by_notation)])
+        )["allowed"],
         true
     );
     let log = fs::read_to_string(&s.log).unwrap();
@@ -572,7 +452,7 @@ fn bad_requests_get_clear_errors() {
     let r = client.post(s.url("/validate")).body(huge).send().unwrap();
     assert_eq!(r.status().as_u16(), 413);
     // Another API version: answered, refused, with the reason.
-    let mut v1beta1 = pod("default", &[("containers", "x/y:1")]);
+    let mut v1beta1 = pod_review("default", &[("containers", "x/y:1")]);
     v1beta1["apiVersion"] = json!("admission.k8s.io/v1beta1");
     let (status, doc) = s.post("/validate", &v1beta1);
     assert_eq!(status, 200);
@@ -584,15 +464,16 @@ fn bad_requests_get_clear_errors() {
             .contains("admission.k8s.io/v1")
     );
     // A container without an image, and an invalid reference.
-    let r = s.review(
+    let r = ask(
+        s,
         "/validate",
-        &pod("default", &[("containers", "ghcr.io/Acme/app:1")]),
+        &pod_review("default", &[("containers", "ghcr.io/Acme/app:1")]),
     );
     assert_eq!(r["allowed"], false);
     assert!(message(&r).contains("invalid image reference"), "{r}");
-    let mut no_image = pod("default", &[]);
+    let mut no_image = pod_review("default", &[]);
     no_image["request"]["object"]["spec"] = json!({ "containers": [{ "name": "x" }] });
-    let r = s.review("/validate", &no_image);
+    let r = ask(s, "/validate", &no_image);
     assert_eq!(r["allowed"], false);
     assert!(message(&r).contains("has no image"), "{r}");
     // Health and readiness.
@@ -632,16 +513,16 @@ fn registry_down_or_hanging_follows_the_failure_policy_within_the_deadline() {
     let revoked = env.root.join("revoked.txt");
     fs::write(&revoked, "").unwrap();
     // Both hosts are reached over plain HTTP.
-    let s = Server::start(&env, &policy_dir, &revoked, &[&dead, hostile.host()]);
+    let s = &start_server(&env, &policy_dir, &revoked, &[&dead, hostile.host()]);
 
     // Down, fail closed → denied, saying why.
     let closed = format!("{dead}/closed/app:v1");
-    let r = s.review("/validate", &pod("default", &[("containers", &closed)]));
+    let r = ask(s, "/validate", &pod_review("default", &[("containers", &closed)]));
     assert_eq!(r["allowed"], false, "{r}");
     assert!(message(&r).contains("cannot resolve"), "{r}");
     // Down, fail open → allowed with a warning.
     let open = format!("{dead}/open/app:v1");
-    let r = s.review("/validate", &pod("default", &[("containers", &open)]));
+    let r = ask(s, "/validate", &pod_review("default", &[("containers", &open)]));
     assert_eq!(r["allowed"], true, "{r}");
     assert!(
         r["warnings"][0]
@@ -653,9 +534,10 @@ fn registry_down_or_hanging_follows_the_failure_policy_within_the_deadline() {
     // Hanging: answered within the API server's budget (?timeout=2s → 1 s).
     let stalled = format!("{}/stall/connection:v1", hostile.host());
     let started = Instant::now();
-    let r = s.review(
+    let r = ask(
+        s,
         "/validate?timeout=2s",
-        &pod("default", &[("containers", &stalled)]),
+        &pod_review("default", &[("containers", &stalled)]),
     );
     let took = started.elapsed();
     assert_eq!(r["allowed"], false, "{r}");
@@ -667,7 +549,11 @@ fn registry_down_or_hanging_follows_the_failure_policy_within_the_deadline() {
     eprintln!("hanging registry answered in {took:?}");
     // And the configured deadline (3 s) without a ?timeout=.
     let started = Instant::now();
-    let r = s.review("/validate", &pod("default", &[("containers", &stalled)]));
+    let r = ask(
+        s,
+        "/validate",
+        &pod_review("default", &[("containers", &stalled)]),
+    );
     assert_eq!(r["allowed"], false, "{r}");
     assert!(
         started.elapsed() < Duration::from_millis(3900),
@@ -676,7 +562,7 @@ fn registry_down_or_hanging_follows_the_failure_policy_within_the_deadline() {
     );
     // Gatekeeper's budget (2 s here): a per-key error, not a hang.
     let started = Instant::now();
-    let resp = s.gatekeeper("/gatekeeper/verify", &[&stalled], Some(&s.gatekeeper));
+    let resp = provider(s, "/gatekeeper/verify", &[&stalled], Some(&s.gatekeeper));
     let doc: Value = resp.json().unwrap();
     assert!(
         started.elapsed() < Duration::from_millis(2900),
@@ -700,7 +586,8 @@ fn gatekeeper_provider_over_mutual_tls() {
     let (unsigned, _) = f.image("signed/unsigned", "none");
     let s = &f.server;
 
-    let resp = s.gatekeeper(
+    let resp = provider(
+        s,
         "/gatekeeper/verify",
         &[&signed, &unsigned, &format!("[audited]{unsigned}")],
         Some(&s.gatekeeper),
@@ -746,7 +633,12 @@ fn gatekeeper_provider_over_mutual_tls() {
         false
     );
 
-    let resp = s.gatekeeper("/gatekeeper/mutate", &[&signed, &unsigned], Some(&s.gatekeeper));
+    let resp = provider(
+        s,
+        "/gatekeeper/mutate",
+        &[&signed, &unsigned],
+        Some(&s.gatekeeper),
+    );
     let doc: Value = resp.json().unwrap();
     assert_eq!(doc["response"]["idempotent"], true);
     let items = doc["response"]["items"].as_array().unwrap();
@@ -757,7 +649,7 @@ fn gatekeeper_provider_over_mutual_tls() {
     );
 
     // No client certificate → 403; a certificate from another CA → no TLS session.
-    let resp = s.gatekeeper("/gatekeeper/verify", &[&signed], None);
+    let resp = provider(s, "/gatekeeper/verify", &[&signed], None);
     assert_eq!(resp.status().as_u16(), 403);
     assert!(resp.text().unwrap().contains("client certificate"));
     let stranger = testkit::tls::client(&f.env.root, "stranger-", "gatekeeper-webhook");
@@ -789,11 +681,11 @@ fn gatekeeper_provider_over_mutual_tls() {
 fn identical_concurrent_cold_lookups_run_one_verification() {
     let f = Fixture::start("");
     let (signed, _) = f.image("signed/burst", "signet");
-    let s = Arc::new(&f.server);
+    let s = &f.server;
     let verifications = s.metric("signet_admission_verifications_total");
     let resolutions = s.metric("signet_admission_resolutions_total");
     let requests = f.reg.request_count();
-    let body = pod("default", &[("containers", &signed)]);
+    let body = pod_review("default", &[("containers", &signed)]);
     let barrier = Barrier::new(100);
     let clients: Vec<_> = (0..100).map(|_| s.client(None)).collect();
     let allowed: Vec<bool> = std::thread::scope(|scope| {

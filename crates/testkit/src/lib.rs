@@ -44,6 +44,7 @@ pub fn vector(rel: &str) -> PathBuf {
 pub fn read_vector(rel: &str) -> Vec<u8> {
     std::fs::read(vector(rel)).unwrap()
 }
+pub mod admission;
 pub mod hostile;
 mod httpd;
 pub mod notation;
