@@ -126,7 +126,18 @@ impl Fixture {
 /// Starts the server on `policy_dir` with the trust stores of `env`,
 /// reaching `insecure` registries over plain HTTP.
 fn start_server(env: &Env, policy_dir: &Path, revocation_list: &Path, insecure: &[&str]) -> AdmissionServer {
-    let config = json!({
+    start_server_with(env, policy_dir, revocation_list, insecure, json!({}))
+}
+
+/// [`start_server`] with `overrides` merged into the configuration (top-level keys).
+fn start_server_with(
+    env: &Env,
+    policy_dir: &Path,
+    revocation_list: &Path,
+    insecure: &[&str],
+    overrides: Value,
+) -> AdmissionServer {
+    let mut config = json!({
         "policyDir": policy_dir,
         "trustDir": env.config,
         "revocationList": revocation_list,
@@ -136,6 +147,9 @@ fn start_server(env: &Env, policy_dir: &Path, revocation_list: &Path, insecure: 
         "reloadInterval": "200ms",
         "registry": { "insecure": insecure, "timeout": "5s", "concurrency": 8 },
     });
+    for (k, v) in overrides.as_object().into_iter().flatten() {
+        config[k] = v.clone();
+    }
     AdmissionServer::start(
         Path::new(env!("CARGO_BIN_EXE_signet")),
         &env.root.join("admission"),
@@ -713,4 +727,100 @@ fn identical_concurrent_cold_lookups_run_one_verification() {
     let used = f.reg.request_count() - requests;
     eprintln!("100 identical cold lookups: 1 verification, {used} registry requests");
     assert!(used <= 6, "{used} registry requests for one verification");
+}
+
+#[test]
+fn a_revoked_signing_certificate_is_denied_within_the_cache_ttl() {
+    // A root → intermediate → leaf chain whose certificates name a CRL
+    // server on loopback; the leaf signs the image.
+    let crls = testkit::revocation::HttpServer::start(0);
+    let chain = testkit::revocation::RevocableChain::generate(&testkit::revocation::Endpoints {
+        leaf_ocsp: None,
+        crl_base: Some(crls.url("").trim_end_matches('/').to_owned()),
+    });
+    let far = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    crls.serve("leaf.crl", chain.leaf_crl(&[], None, far));
+    crls.serve("intermediate.crl", chain.intermediate_crl(&[], far));
+
+    let reg = Registry::start(Kind::Referrers, Options::default());
+    let env = Env::shared_with_notation();
+    fs::write(env.root.join("leaf.key"), &chain.leaf_key_pem).unwrap();
+    fs::write(env.root.join("chain.pem"), chain.pem_chain()).unwrap();
+    expect(
+        &env.signet(&[
+            "key",
+            "add",
+            "pipeline",
+            "--key",
+            "leaf.key",
+            "--cert",
+            "chain.pem",
+        ]),
+        true,
+        &[],
+    );
+    let store = env.config.join("truststore/x509/ca/pipeline");
+    fs::create_dir_all(&store).unwrap();
+    fs::write(store.join("root.pem"), chain.root.pem()).unwrap();
+    let seeded = reg.seed_image("pipeline/app", "v1");
+    expect(
+        &env.signet(&[
+            "sign",
+            &seeded.reference,
+            "--key",
+            "pipeline",
+            "--insecure-registry",
+            reg.host(),
+        ]),
+        true,
+        &["Successfully signed"],
+    );
+
+    let policy_dir = env.root.join("policies");
+    fs::create_dir_all(&policy_dir).unwrap();
+    fs::write(
+        policy_dir.join("p.yaml"),
+        format!(
+            "{POLICY_HEADER}kind: ClusterImagePolicy\nmetadata: {{name: pipeline}}\nspec:\n  images: ['{}/pipeline/*']\n{}",
+            reg.host(),
+            verification(&["ca:pipeline"])
+        ),
+    )
+    .unwrap();
+    let revoked = env.root.join("revoked.txt");
+    fs::write(&revoked, "").unwrap();
+    // Verified results are kept 2 s here (2 min by default): how late a
+    // revoked certificate can still be admitted.
+    let s = &start_server_with(
+        &env,
+        &policy_dir,
+        &revoked,
+        &[reg.host()],
+        json!({ "cache": { "ttl": "2s" } }),
+    );
+    let image = format!("{}/pipeline/app:v1", reg.host());
+    let r = ask(s, "/validate", &pod_review("default", &[("containers", &image)]));
+    assert_eq!(r["allowed"], true, "{r}");
+    assert!(crls.hits("leaf.crl") >= 1, "the CRL was consulted");
+
+    // The leaf is revoked: once the cached result expires, the image is refused.
+    crls.serve(
+        "leaf.crl",
+        chain.leaf_crl(&[testkit::revocation::LEAF_SERIAL], None, far),
+    );
+    let started = Instant::now();
+    let r = loop {
+        let r = ask(s, "/validate", &pod_review("default", &[("containers", &image)]));
+        if r["allowed"] == false || started.elapsed() > Duration::from_secs(15) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(r["allowed"], false, "still admitted 15 s after revocation: {r}");
+    let m = message(&r);
+    assert!(
+        m.contains("revocation validation failed") || m.contains("revoked"),
+        "{m}"
+    );
+    eprintln!("certificate revocation took effect after {:?}", started.elapsed());
 }

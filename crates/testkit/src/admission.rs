@@ -99,7 +99,8 @@ impl AdmissionServer {
         format!("https://localhost:{}{path}", self.port)
     }
 
-    /// An HTTPS client trusting the server's CA, optionally presenting `identity`.
+    /// An HTTPS client trusting the server's CA, optionally presenting
+    /// `identity` — then, like Gatekeeper, over TLS 1.3 only.
     pub fn client(&self, identity: Option<&TlsFiles>) -> reqwest::blocking::Client {
         let ca = reqwest::Certificate::from_pem(self.tls.ca_pem.as_bytes()).unwrap();
         let mut b = reqwest::blocking::Client::builder()
@@ -107,7 +108,9 @@ impl AdmissionServer {
             .tls_certs_only([ca])
             .timeout(Duration::from_secs(20));
         if let Some(id) = identity {
-            b = b.identity(reqwest::Identity::from_pem(&id.identity_pem()).unwrap());
+            b = b
+                .identity(reqwest::Identity::from_pem(&id.identity_pem()).unwrap())
+                .min_tls_version(reqwest::tls::Version::TLS_1_3);
         }
         b.build().unwrap()
     }

@@ -535,6 +535,25 @@ impl RevocableChain {
         }
     }
 
+    /// A chain with freshly generated ECDSA P-256 keys.
+    pub fn generate(endpoints: &Endpoints) -> Self {
+        let key = || {
+            rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+                .unwrap()
+                .serialize_pem()
+        };
+        let (r, i, l) = (key(), key(), key());
+        Self::new([&r, &i, &l], endpoints)
+    }
+
+    /// The chain as a signing key's certificate file holds it (PEM, leaf first).
+    pub fn pem_chain(&self) -> String {
+        [&self.leaf, &self.intermediate, &self.root]
+            .iter()
+            .map(|c| c.pem())
+            .collect()
+    }
+
     /// The chain as an envelope carries it (DER, leaf first).
     pub fn ders(&self) -> Vec<Vec<u8>> {
         [&self.leaf, &self.intermediate, &self.root]
