@@ -168,6 +168,19 @@ fn ask(s: &AdmissionServer, path: &str, review: &Value) -> Value {
     doc["response"].clone()
 }
 
+/// Asks `/validate` about a Pod running `image` until it is denied (at most
+/// `within`); returns the last answer and how long it took.
+fn until_denied(s: &AdmissionServer, image: &str, within: Duration) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let r = ask(s, "/validate", &pod_review("default", &[("containers", image)]));
+        if r["allowed"] == false || started.elapsed() > within {
+            return (r, started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// POSTs a ProviderRequest for `keys`, presenting `identity`.
 fn provider(
     s: &AdmissionServer,
@@ -376,21 +389,10 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
     );
     assert_eq!(before["allowed"], true);
     fs::write(&f.revocation_list, format!("{signet_digest}  # leaked build\n")).unwrap();
-    let started = Instant::now();
-    let r = loop {
-        let r = ask(
-            s,
-            "/validate",
-            &pod_review("default", &[("containers", &by_signet)]),
-        );
-        if r["allowed"] == false || started.elapsed() > Duration::from_secs(10) {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (r, took) = until_denied(s, &by_signet, Duration::from_secs(10));
     assert_eq!(r["allowed"], false, "revocation not applied within 10 s: {r}");
     assert!(message(&r).contains("is on the revocation list"), "{r}");
-    eprintln!("revocation took effect after {:?}", started.elapsed());
+    eprintln!("revocation took effect after {took:?}");
     // A pinned reference to the revoked digest is refused before the registry is asked.
     let requests = f.reg.request_count();
     let r = ask(s, "/validate", &pod_review("default", &[("containers", &pinned)]));
@@ -413,14 +415,7 @@ fn webhook_admits_signed_images_pins_them_and_refuses_the_rest() {
         text.replace("  mode: warn\n", ""),
     )
     .unwrap();
-    let started = Instant::now();
-    let r = loop {
-        let r = ask(s, "/validate", &pod_review("default", &[("containers", &warned)]));
-        if r["allowed"] == false || started.elapsed() > Duration::from_secs(10) {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let (r, _) = until_denied(s, &warned, Duration::from_secs(10));
     assert_eq!(r["allowed"], false, "policy change not applied within 10 s: {r}");
     // A broken policy file is refused and the previous policies stay.
     fs::write(
@@ -808,19 +803,12 @@ fn a_revoked_signing_certificate_is_denied_within_the_cache_ttl() {
         "leaf.crl",
         chain.leaf_crl(&[testkit::revocation::LEAF_SERIAL], None, far),
     );
-    let started = Instant::now();
-    let r = loop {
-        let r = ask(s, "/validate", &pod_review("default", &[("containers", &image)]));
-        if r["allowed"] == false || started.elapsed() > Duration::from_secs(15) {
-            break r;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let (r, took) = until_denied(s, &image, Duration::from_secs(15));
     assert_eq!(r["allowed"], false, "still admitted 15 s after revocation: {r}");
     let m = message(&r);
     assert!(
         m.contains("revocation validation failed") || m.contains("revoked"),
         "{m}"
     );
-    eprintln!("certificate revocation took effect after {:?}", started.elapsed());
+    eprintln!("certificate revocation took effect after {took:?}");
 }
