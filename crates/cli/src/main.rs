@@ -26,12 +26,14 @@ macro_rules! print {
 
 mod commands;
 mod config;
+mod node_client;
 mod output;
 mod plugins;
 mod target;
 
 use commands::{
-    blob, cert, copy, discover, inspect, key, login, ls, plugin, policy, quickstart, serve, sign, verify,
+    blob, bundle, cert, copy, discover, inspect, key, login, ls, plugin, policy, quickstart, runtime, serve,
+    sign, verify,
 };
 
 /// Sign and verify container images with Notary Project signatures.
@@ -134,7 +136,14 @@ enum Command {
     /// Manage plugins (notation's plugin protocol): list, install, uninstall.
     #[command(subcommand)]
     Plugin(plugin::Command),
-    /// Run a service: `signet serve admission --config FILE`.
+    /// The verifier config bundle nodes enforce: create, sign, publish, show, verify.
+    #[command(subcommand)]
+    Bundle(bundle::Command),
+    /// What runs on this node: `signet runtime scan` lists images in use that
+    /// would be refused now (revoked, unsigned).
+    #[command(subcommand)]
+    Runtime(runtime::Command),
+    /// Run a service: `signet serve admission|node --config FILE`.
     #[command(subcommand)]
     Serve(serve::Command),
     /// From nothing: make a sample image, a test key, sign, trust and verify — printing each step.
@@ -164,6 +173,8 @@ fn main() -> ExitCode {
         Command::Plugin(cmd) => plugin::run(&config, cmd),
         Command::Quickstart(args) => quickstart::run(args),
         Command::Serve(cmd) => serve::run(cmd),
+        Command::Bundle(cmd) => bundle::run(&config, cmd),
+        Command::Runtime(cmd) => runtime::run(cmd),
     };
     match result {
         Ok(code) => code,

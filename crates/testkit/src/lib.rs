@@ -45,6 +45,7 @@ pub fn read_vector(rel: &str) -> Vec<u8> {
     std::fs::read(vector(rel)).unwrap()
 }
 pub mod admission;
+pub mod containerd;
 pub mod hostile;
 mod httpd;
 pub mod notation;

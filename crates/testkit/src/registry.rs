@@ -294,6 +294,50 @@ impl Registry {
         }
     }
 
+    /// Pushes an image a real client can pull *and unpack* (containerd's
+    /// `ctr image pull` does both) to `repo`, tagged `tag`: one uncompressed
+    /// tar layer (`application/vnd.oci.image.layer.v1.tar`) holding a single
+    /// file of random content, so every call makes a distinct image, and an
+    /// OCI image config for `linux` on this machine's architecture
+    /// ([`oci_arch`]) whose `diff_ids` name that layer. [`Registry::seed_image`]
+    /// is not unpackable: its layer is 512 random bytes, not a tar.
+    pub fn seed_pullable_image(&self, repo: &str, tag: &str) -> SeededImage {
+        let mut nonce = [0u8; 16];
+        SystemRandom::new().fill(&mut nonce).expect("random content");
+        let layer = tar_of_one_file("signet-seed.txt", format!("{}\n", hex::encode(nonce)).as_bytes());
+        let layer_digest = self.push_blob(repo, &layer);
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": oci_arch(),
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }))
+        .unwrap();
+        let config_digest = self.push_blob(repo, &config);
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": config_digest,
+                "size": config.len(),
+            },
+            "layers": [{
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": layer_digest,
+                "size": layer.len(),
+            }],
+        }))
+        .unwrap();
+        let digest = self.push_manifest(repo, tag, OCI_MANIFEST, &manifest);
+        SeededImage {
+            reference: format!("{}/{repo}@{digest}", self.host),
+            digest,
+            size: manifest.len() as u64,
+            media_type: OCI_MANIFEST.to_string(),
+        }
+    }
+
     /// Uploads `bytes` as a blob of `repo` (POST then PUT); returns its
     /// digest. Not counted by [`Registry::request_count`].
     pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
@@ -515,6 +559,42 @@ fn repo_of(path: &str) -> Option<String> {
         .iter()
         .rposition(|p| matches!(*p, "manifests" | "blobs" | "tags" | "referrers"))?;
     (i > 0).then(|| parts[..i].join("/"))
+}
+
+/// This machine's architecture as OCI names it (`amd64`, `arm64`, …).
+pub fn oci_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+/// A POSIX ustar archive holding one regular file `name` (mode 0644) with
+/// `contents`, closed by the two zero blocks.
+fn tar_of_one_file(name: &str, contents: &[u8]) -> Vec<u8> {
+    assert!(name.len() < 100, "tar name too long: {name}");
+    let mut header = [0u8; 512];
+    let mut put = |offset: usize, field: &[u8]| header[offset..offset + field.len()].copy_from_slice(field);
+    put(0, name.as_bytes());
+    put(100, b"0000644\0");
+    put(108, b"0000000\0");
+    put(116, b"0000000\0");
+    put(124, format!("{:011o}\0", contents.len()).as_bytes());
+    put(136, b"00000000000\0");
+    put(148, b"        ");
+    put(156, b"0");
+    put(257, b"ustar\0");
+    put(263, b"00");
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut out = header.to_vec();
+    out.extend_from_slice(contents);
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    out
 }
 
 /// `sha256:<hex>` of `bytes`.
@@ -1020,6 +1100,26 @@ mod tests {
             Path::new("/nonexistent"),
             Path::new("/nonexistent/docker-registry"),
             Kind::Distribution,
+        );
+    }
+
+    #[test]
+    fn one_file_tar_is_what_tar_reads() {
+        let tar = tar_of_one_file("a.txt", b"hello\n");
+        assert_eq!(tar.len(), 512 * 4);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.tar");
+        std::fs::write(&path, &tar).unwrap();
+        let listed = std::process::Command::new("tar")
+            .arg("-tvf")
+            .arg(&path)
+            .output()
+            .expect("run tar");
+        assert!(listed.status.success(), "{listed:?}");
+        let text = String::from_utf8_lossy(&listed.stdout);
+        assert!(
+            text.contains("-rw-r--r--") && text.contains(" 6 ") && text.ends_with("a.txt\n"),
+            "{text}"
         );
     }
 

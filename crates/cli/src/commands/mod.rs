@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod blob;
+pub mod bundle;
 pub mod cert;
 pub mod copy;
 pub mod discover;
@@ -11,6 +12,7 @@ pub mod ls;
 pub mod plugin;
 pub mod policy;
 pub mod quickstart;
+pub mod runtime;
 pub mod serve;
 pub mod sign;
 pub mod verify;

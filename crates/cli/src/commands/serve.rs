@@ -27,10 +27,36 @@ configuration file, the policy format and certificate rotation.")]
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// The node agent: polls the signed verifier config bundle (pinned root,
+    /// rollback and freeze refused), keeps a verification cache, and answers
+    /// pull decisions for `signet-containerd-verifier` on a Unix socket only
+    /// root can reach.
+    #[command(after_help = "Example:
+  signet serve node --config /etc/signet/node.yaml
+
+node.yaml:
+  socket: /run/signet/node.sock
+  stateDir: /var/lib/signet/node
+  bundle:
+    source: oci://registry.example.com/signet/bundle:current   # or https://…/bundle.json, file:///…
+    trustRoot: /etc/signet/bundle-root.pem
+    identities: [\"x509.subject: C=US, ST=WA, O=Example, CN=bundles\"]
+    pollInterval: 30s
+    maxAge: 24h
+  metricsListen: 127.0.0.1:9464")]
+    Node {
+        /// The agent's configuration file (YAML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
 }
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Node { config } => {
+            node::agent::run(&config)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Admission { config } => {
             admission::run(&config, |addr| {
                 // Printed on stdout for supervisors and tests that start the
