@@ -278,6 +278,17 @@ fn pull_decisions_follow_the_signed_bundle() {
 
     // No bundle yet: enforce refuses everything, saying why.
     n.start_agent();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(n.socket()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the socket is the owner's alone");
+        let dir_mode = fs::metadata(n.socket().parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dir_mode, 0o700);
+    }
     let out = n.pull_check(&signed_name, &signed.digest, signed.size, "enforce");
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -642,4 +653,55 @@ fn containerd_pulls_only_what_the_node_agent_allows() {
     let out = ctd.pull(&format!("{host}/apps/other:v1"), true);
     expect(&out, true, &[]);
     assert!(ctd.log().contains("allowed unverified"), "{}", ctd.log());
+}
+
+#[test]
+fn the_bundle_is_fetched_over_http_with_its_detached_signature() {
+    let mut n = Node::new();
+    n.publish(&[], "1h", "bundles");
+    let web = testkit::revocation::HttpServer::start(0);
+    web.serve("bundle.json", fs::read(n.dir.join("bundle.json")).unwrap());
+    web.serve(
+        "bundle.json.sig",
+        fs::read(n.dir.join("bundle.json.sig")).unwrap(),
+    );
+    let url = web.url("bundle.json");
+    let root = n.cert("bundles");
+    let out = n.env.signet(&[
+        "bundle",
+        "verify",
+        &url,
+        "--trust-root",
+        root.to_str().unwrap(),
+        "--identity",
+        BUNDLE_SIGNER,
+    ]);
+    expect(&out, true, &["version 1"]);
+    // A tampered copy on the server is refused.
+    let mut tampered = fs::read(n.dir.join("bundle.json")).unwrap();
+    let at = tampered.iter().position(|b| *b == b'1').unwrap();
+    tampered[at] = b'2';
+    web.serve("bundle.json", tampered);
+    let out = n.env.signet(&[
+        "bundle",
+        "verify",
+        &url,
+        "--trust-root",
+        root.to_str().unwrap(),
+        "--identity",
+        BUNDLE_SIGNER,
+    ]);
+    expect(&out, false, &["integrity validation failed"]);
+    // Missing signature: refused, naming the URL.
+    web.route("bundle.json.sig", testkit::revocation::Route::Status(404));
+    let out = n.env.signet(&[
+        "bundle",
+        "verify",
+        &url,
+        "--trust-root",
+        root.to_str().unwrap(),
+        "--identity",
+        BUNDLE_SIGNER,
+    ]);
+    expect(&out, false, &["bundle.json.sig", "404"]);
 }

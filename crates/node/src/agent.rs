@@ -314,8 +314,13 @@ impl Agent {
         shutdown: impl std::future::Future<Output = ()>,
     ) -> Result<(), AgentError> {
         let socket = self.config.socket.clone();
-        if let Some(parent) = socket.parent() {
+        if let Some(parent) = socket.parent()
+            && !parent.exists()
+        {
+            // A directory made for the socket is root's alone; an existing
+            // one (e.g. /run) is left as it is.
             std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+            restrict(parent, 0o700)?;
         }
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket))?;
