@@ -20,8 +20,8 @@ use serde_json::Value;
 fuzz_target!(|data: &[u8]| {
     if let Ok(request) = serde_json::from_slice::<AdmissionRequest>(data) {
         if let Ok(found) = images(&request) {
-            let object = request.object.as_ref().expect("images come from the object");
             for c in found {
+                let object = request.object.as_ref().expect("images come from the object");
                 let at = object.pointer(&c.pointer).and_then(Value::as_str);
                 assert_eq!(at, Some(c.image.as_str()), "pointer {} does not name the image", c.pointer);
             }

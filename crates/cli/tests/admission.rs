@@ -812,3 +812,44 @@ fn a_revoked_signing_certificate_is_denied_within_the_cache_ttl() {
     );
     eprintln!("certificate revocation took effect after {took:?}");
 }
+
+#[test]
+fn a_renewed_serving_certificate_is_used_without_a_restart() {
+    let f = Fixture::start("");
+    let s = &f.server;
+    assert_eq!(
+        s.client(None)
+            .get(s.url("/healthz"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    // cert-manager renews: new files in place (here from a new CA, so the
+    // change is visible to a client).
+    let renewed = testkit::tls::server(&f.env.root, "renewed-");
+    fs::copy(&renewed.cert_file, &s.tls.cert_file).unwrap();
+    fs::copy(&renewed.key_file, &s.tls.key_file).unwrap();
+    let ca = reqwest::Certificate::from_pem(renewed.ca_pem.as_bytes()).unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .tls_certs_only([ca])
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        if client.get(s.url("/healthz")).send().is_ok() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the renewed certificate was not served within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("renewed certificate served after {:?}", started.elapsed());
+    let log = fs::read_to_string(&s.log).unwrap();
+    assert!(log.contains("serving certificate reloaded"), "{log}");
+}

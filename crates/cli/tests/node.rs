@@ -449,6 +449,40 @@ fn pull_decisions_follow_the_signed_bundle() {
         n.agent_log()
     );
 
+    // Direct mode: the verifier judges in its own process from a node
+    // configuration (its own state directory), no agent asked.
+    let third = n.reg.seed_image("apps/third", "v1");
+    n.sign_image(&third.reference);
+    let direct_config = n.dir.join("node-direct.json");
+    let mut doc: Value = serde_json::from_slice(&fs::read(n.node_config()).unwrap()).unwrap();
+    doc["stateDir"] = json!(n.dir.join("state-direct"));
+    doc["socket"] = json!(n.dir.join("nowhere.sock"));
+    fs::write(&direct_config, doc.to_string()).unwrap();
+    n.serve_files(&v2_bundle, &v2_sig);
+    let direct = |name: &str, image: &testkit::registry::SeededImage| {
+        let config = n.dir.join("verifier-direct.json");
+        fs::write(
+            &config,
+            json!({ "direct": direct_config, "mode": "enforce" }).to_string(),
+        )
+        .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_signet-containerd-verifier"))
+            .args(["-name", name, "-digest", &image.digest])
+            .env("SIGNET_CONTAINERD_VERIFIER_CONFIG", &config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take();
+        child.wait_with_output().unwrap()
+    };
+    let out = direct(&format!("{}/apps/third:v1", n.reg.host()), &third);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = direct(&signed_name, &signed);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stdout(&out).contains("revocation list"), "{}", text(&out));
+
     // runtime scan: the running images, by digest; the revoked one is listed.
     let list = n.dir.join("running.txt");
     fs::write(
