@@ -701,41 +701,28 @@ fn the_bundle_is_fetched_over_http_with_its_detached_signature() {
     );
     let url = web.url("bundle.json");
     let root = n.cert("bundles");
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
-        &url,
-        "--trust-root",
-        root.to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-    ]);
+    let verify = || {
+        n.env.signet(&[
+            "bundle",
+            "verify",
+            &url,
+            "--trust-root",
+            root.to_str().unwrap(),
+            "--identity",
+            BUNDLE_SIGNER,
+        ])
+    };
+    let out = verify();
     expect(&out, true, &["version 1"]);
     // A tampered copy on the server is refused.
     let mut tampered = fs::read(n.dir.join("bundle.json")).unwrap();
     let at = tampered.iter().position(|b| *b == b'1').unwrap();
     tampered[at] = b'2';
     web.serve("bundle.json", tampered);
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
-        &url,
-        "--trust-root",
-        root.to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-    ]);
+    let out = verify();
     expect(&out, false, &["integrity validation failed"]);
     // Missing signature: refused, naming the URL.
     web.route("bundle.json.sig", testkit::revocation::Route::Status(404));
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
-        &url,
-        "--trust-root",
-        root.to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-    ]);
+    let out = verify();
     expect(&out, false, &["bundle.json.sig", "404"]);
 }

@@ -261,9 +261,15 @@ impl Registry {
     pub fn seed_image(&self, repo: &str, tag: &str) -> SeededImage {
         let mut layer = vec![0u8; 512];
         SystemRandom::new().fill(&mut layer).expect("random layer");
-        let layer_digest = self.push_blob(repo, &layer);
+        self.seed_with_layer(repo, tag, &layer, "amd64")
+    }
+
+    /// Pushes `layer` (as `application/vnd.oci.image.layer.v1.tar`), a
+    /// `linux`/`arch` config naming it, and the manifest, tagged `tag`.
+    fn seed_with_layer(&self, repo: &str, tag: &str, layer: &[u8], arch: &str) -> SeededImage {
+        let layer_digest = self.push_blob(repo, layer);
         let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": "amd64",
+            "architecture": arch,
             "os": "linux",
             "config": {},
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
@@ -305,37 +311,7 @@ impl Registry {
         let mut nonce = [0u8; 16];
         SystemRandom::new().fill(&mut nonce).expect("random content");
         let layer = tar_of_one_file("signet-seed.txt", format!("{}\n", hex::encode(nonce)).as_bytes());
-        let layer_digest = self.push_blob(repo, &layer);
-        let config = serde_json::to_vec(&serde_json::json!({
-            "architecture": oci_arch(),
-            "os": "linux",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-        }))
-        .unwrap();
-        let config_digest = self.push_blob(repo, &config);
-        let manifest = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": config_digest,
-                "size": config.len(),
-            },
-            "layers": [{
-                "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                "digest": layer_digest,
-                "size": layer.len(),
-            }],
-        }))
-        .unwrap();
-        let digest = self.push_manifest(repo, tag, OCI_MANIFEST, &manifest);
-        SeededImage {
-            reference: format!("{}/{repo}@{digest}", self.host),
-            digest,
-            size: manifest.len() as u64,
-            media_type: OCI_MANIFEST.to_string(),
-        }
+        self.seed_with_layer(repo, tag, &layer, oci_arch())
     }
 
     /// Uploads `bytes` as a blob of `repo` (POST then PUT); returns its
