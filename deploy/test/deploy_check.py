@@ -5,7 +5,10 @@
         Every YAML file under DEPLOY_DIR parses, and the manifests hold
         together: webhook settings, Deployment hardening, the paths of the
         server's config against the Deployment's mounts, the example policies
-        against the mounted trust stores, the Gatekeeper objects.
+        against the mounted trust stores, the Gatekeeper objects; the node
+        agent (deploy/node): the DaemonSet's hardening and host mounts, its
+        node.yaml against NodeConfig, the verifier's JSON and containerd's
+        plugin table (timeouts in order).
     deploy_check.py prepare DEPLOY_DIR OPA_CAPABILITIES OUT_DIR
         Writes OUT_DIR/template.rego (the Rego of the ConstraintTemplate) and
         OUT_DIR/capabilities.json (OPA's capabilities plus Gatekeeper's
@@ -108,7 +111,7 @@ RULES = {
     ("apps", "v1"): {"deployments", "replicasets", "statefulsets", "daemonsets"},
     ("batch", "v1"): {"jobs", "cronjobs"},
 }
-EXEMPT = {"kube-system", "signet-system"}
+EXEMPT = {"kube-system", "signet-system", "signet-node"}
 
 
 def check_webhooks(objs, service, cert_names):
@@ -405,6 +408,240 @@ def check_gatekeeper(objs, dns):
     return max(timeouts, default=3)
 
 
+# deploy/node: the node agent (DaemonSet), its node.yaml, and the host side
+# (the verifier's JSON configuration and containerd's plugin table).
+
+# NodeConfig and BundleSource in crates/node/src/agent.rs (both
+# deny_unknown_fields, camelCase), and the admission CacheConfig and
+# RegistryConfig they embed (crates/admission/src/config.rs).
+NODE_KEYS = {"socket", "stateDir", "bundle", "noMatch", "decisionDeadline", "cache", "registry", "metricsListen"}
+NODE_REQUIRED = {"socket", "stateDir", "bundle"}
+BUNDLE_KEYS = {"source", "trustRoot", "identities", "pollInterval", "maxAge"}
+BUNDLE_REQUIRED = {"source", "trustRoot", "identities"}
+CACHE_KEYS = {"size", "ttl", "tagTtl"}
+REGISTRY_KEYS = {"concurrency", "timeout", "insecure", "caFiles", "dockerConfig"}
+# The Config of crates/cli/src/bin/signet-containerd-verifier.rs.
+VERIFIER_KEYS = {"socket", "timeoutMs", "mode", "direct"}
+VERIFIER_PLUGIN = "io.containerd.image-verifier.v1.bindir"
+VERIFIER_BIN_DIR = "/opt/containerd/image-verifier/bin"
+# The only host directories the agent's pod may mount: the socket's and the
+# state directory.
+NODE_HOST_PATHS = {"/run/signet", "/var/lib/signet/node"}
+
+
+def go_duration_ms(s):
+    """A Go duration ("5s", "1m30s", "1500ms") in milliseconds, else None."""
+    text = str(s).strip()
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * {"ms": 1, "s": 1000, "m": 60000, "h": 3600000}[u] for n, u in parts)
+
+
+def node_mount(mounts, path):
+    """(mountPath, volume) of the mount providing `path`, else (None, {})."""
+    best = max((p for p in mounts if path == p or path.startswith(p.rstrip("/") + "/")), key=len, default=None)
+    return (best, mounts[best]) if best else (None, {})
+
+
+def check_node_daemonset(objs):
+    ds = one(objs, "DaemonSet", "signet-node")
+    if not ds:
+        return None, {}, {}
+    w = "DaemonSet signet-node"
+    spec = ds["spec"]
+    pod = get(spec, "template", "spec", default={})
+    labels = get(spec, "template", "metadata", "labels", default={})
+    check(all(labels.get(k) == v for k, v in get(spec, "selector", "matchLabels", default={}).items()),
+          f"{w}: selector does not match the pod labels")
+    ru = get(spec, "updateStrategy", "rollingUpdate", default={}) or {}
+    check(ru.get("maxSurge", 0) in (0, "0", "0%"),
+          f"{w}: maxSurge must be 0 (two agents on a node would share the socket path)")
+    check(get(pod, "nodeSelector", "kubernetes.io/os") == "linux", f"{w}: nodeSelector kubernetes.io/os must be linux")
+    check(any(t.get("operator") == "Exists" and not t.get("key") and not t.get("effect")
+              for t in pod.get("tolerations") or []),
+          f"{w}: must tolerate every taint (operator Exists, no key, no effect)")
+    check(pod.get("priorityClassName") == "system-node-critical", f"{w}: priorityClassName must be system-node-critical")
+    for k in ("hostNetwork", "hostPID", "hostIPC"):
+        check(not pod.get(k), f"{w}: {k} must not be set")
+    check(pod.get("automountServiceAccountToken") is False,
+          f"{w}: no service account token (automountServiceAccountToken: false)")
+    check(not pod.get("initContainers"),
+          f"{w}: no init containers (the verifier is installed with the node image, deploy/README.md)")
+    psc = pod.get("securityContext") or {}
+    check(get(psc, "seccompProfile", "type") == "RuntimeDefault", f"{w}: pod seccompProfile must be RuntimeDefault")
+    containers = pod.get("containers") or []
+    check(len(containers) == 1, f"{w}: expected one container")
+    c = containers[0] if containers else {}
+    check(c.get("image") == "ghcr.io/signet-dev/signet:0.1.0", f"{w}: image must be ghcr.io/signet-dev/signet:0.1.0")
+    check(c.get("args") == ["serve", "node", "--config", "/etc/signet/node.yaml"],
+          f"{w}: args must be serve node --config /etc/signet/node.yaml")
+    sc = c.get("securityContext") or {}
+    check(sc.get("runAsUser", psc.get("runAsUser")) == 0,
+          f"{w}: must run as UID 0 (the socket is root's, 0600, for containerd)")
+    check(sc.get("readOnlyRootFilesystem") is True, f"{w}: readOnlyRootFilesystem must be true")
+    check(sc.get("allowPrivilegeEscalation") is False, f"{w}: allowPrivilegeEscalation must be false")
+    check(not sc.get("privileged"), f"{w}: must not be privileged")
+    check(get(sc, "capabilities", "drop") == ["ALL"] and not get(sc, "capabilities", "add"),
+          f"{w}: capabilities must drop ALL and add none")
+    check(get(sc, "seccompProfile", "type", default=get(psc, "seccompProfile", "type")) == "RuntimeDefault",
+          f"{w}: container seccompProfile must be RuntimeDefault")
+    res = c.get("resources") or {}
+    check(get(res, "requests", "cpu") and get(res, "requests", "memory") and get(res, "limits", "memory"),
+          f"{w}: resources need cpu/memory requests and a memory limit")
+    ports = {p.get("name"): p.get("containerPort") for p in c.get("ports") or []}
+    live = get(c, "livenessProbe", "tcpSocket", "port")
+    check(live is not None and live in ("metrics", ports.get("metrics")),
+          f"{w}: livenessProbe must be a tcpSocket probe of the metrics port")
+
+    volumes = {v["name"]: v for v in pod.get("volumes") or []}
+    mounts = {}
+    for m in c.get("volumeMounts") or []:
+        v = volumes.get(m.get("name"))
+        check(v is not None, f"{w}: volumeMount {m.get('mountPath')} has no volume {m.get('name')}")
+        v = v or {}
+        mounts[m["mountPath"]] = v
+        if "hostPath" in v:
+            check(m["mountPath"] == v["hostPath"].get("path") and not m.get("subPath"),
+                  f"{w}: hostPath {v['hostPath'].get('path')} must be mounted whole at the same path"
+                  " (containerd's verifier uses the host's paths)")
+        else:
+            check(m.get("readOnly") is True, f"{w}: volumeMount {m.get('mountPath')} must be readOnly")
+    host = {v["hostPath"].get("path"): v["hostPath"] for v in volumes.values() if "hostPath" in v}
+    check(set(host) == NODE_HOST_PATHS,
+          f"{w}: hostPath volumes must be exactly {sorted(NODE_HOST_PATHS)}, not {sorted(host)}")
+    for path, hp in host.items():
+        check(hp.get("type") == "DirectoryOrCreate", f"{w}: hostPath {path} must be type DirectoryOrCreate")
+    # The configuration is in deploy/; the bundle signer's root is created by
+    # the operator (deploy/README.md).
+    for n, v in volumes.items():
+        cm = v.get("configMap")
+        if cm and not cm.get("optional") and cm["name"] != "signet-bundle-root":
+            check(bool(find(objs, "ConfigMap", cm["name"])), f"{w}: volume {n} needs ConfigMap {cm['name']}")
+    return ds, mounts, ports
+
+
+def check_node_config(objs, mounts, ports):
+    cm = one(objs, "ConfigMap", "signet-node-config")
+    text = get(cm, "data", "node.yaml")
+    if not check(isinstance(text, str), "ConfigMap signet-node-config has no node.yaml"):
+        return None
+    try:
+        cfg = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        check(False, f"node.yaml does not parse: {e}")
+        return None
+    w = "node.yaml"
+    if not check(isinstance(cfg, dict), f"{w}: not a mapping"):
+        return None
+    check(not set(cfg) - NODE_KEYS,
+          f"{w}: unknown keys {sorted(set(cfg) - NODE_KEYS)} (NodeConfig has {sorted(NODE_KEYS)})")
+    check(NODE_REQUIRED <= set(cfg), f"{w}: missing {sorted(NODE_REQUIRED - set(cfg))}")
+    b = cfg.get("bundle") if isinstance(cfg.get("bundle"), dict) else {}
+    check(not set(b) - BUNDLE_KEYS,
+          f"{w}: unknown bundle keys {sorted(set(b) - BUNDLE_KEYS)} (BundleSource has {sorted(BUNDLE_KEYS)})")
+    check(BUNDLE_REQUIRED <= set(b), f"{w}: bundle is missing {sorted(BUNDLE_REQUIRED - set(b))}")
+    cache = cfg.get("cache") or {}
+    check(not set(cache) - CACHE_KEYS, f"{w}: unknown cache keys {sorted(set(cache) - CACHE_KEYS)}")
+    reg = cfg.get("registry") or {}
+    check(not set(reg) - REGISTRY_KEYS, f"{w}: unknown registry keys {sorted(set(reg) - REGISTRY_KEYS)}")
+    check(cfg.get("noMatch", "deny") in ("deny", "allow"), f"{w}: noMatch must be deny or allow")
+    for where, val in (("bundle.pollInterval", b.get("pollInterval", "30s")), ("bundle.maxAge", b.get("maxAge", "24h")),
+                       ("decisionDeadline", cfg.get("decisionDeadline", "2s")), ("cache.ttl", cache.get("ttl", "2m")),
+                       ("cache.tagTtl", cache.get("tagTtl", "30s")), ("registry.timeout", reg.get("timeout", "5s"))):
+        check(duration_ms(val) is not None, f"{w}: {where} {val!r} is not a duration (ms, s, m or h)")
+    poll, age = duration_ms(b.get("pollInterval", "30s")), duration_ms(b.get("maxAge"))
+    if poll and age:
+        check(poll < age, f"{w}: bundle.pollInterval must be shorter than bundle.maxAge")
+    check(re.match(r"(oci|https|file)://.", str(b.get("source", ""))) is not None,
+          f"{w}: bundle.source must be oci://, https:// or file://")
+    ids = b.get("identities")
+    check(isinstance(ids, list) and ids, f"{w}: bundle.identities must be a non-empty list")
+    for ident in ids if isinstance(ids, list) else []:
+        m = re.fullmatch(r"x509\.subject:\s*(.+)", str(ident))
+        attrs = {a.split("=", 1)[0].strip() for a in m.group(1).split(",")} if m else set()
+        check(m and {"C", "O"} <= attrs and ({"ST", "S"} & attrs),
+              f"{w}: bundle identity {ident!r} needs x509.subject with C, ST and O")
+
+    # The socket and the state live in the host's directories, the rest in
+    # read-only volumes.
+    cms = {d["metadata"]["name"]: d for d in find(objs, "ConfigMap")}
+    sock = str(cfg.get("socket", ""))
+    mp, vol = node_mount(mounts, os.path.dirname(sock))
+    check(os.path.isabs(sock) and "hostPath" in vol and os.path.dirname(sock) == mp,
+          f"{w}: socket {sock} must be directly in a hostPath mount, where containerd's verifier finds it")
+    state = str(cfg.get("stateDir", ""))
+    mp, vol = node_mount(mounts, state)
+    check(os.path.isabs(state) and "hostPath" in vol,
+          f"{w}: stateDir {state} must be on a hostPath mount (the bundle in force survives restarts)")
+    for p in [b.get("trustRoot"), reg.get("dockerConfig")] + list(reg.get("caFiles") or []):
+        if p:
+            check(os.path.isabs(p) and mounted_file(mounts, p, cms),
+                  f"{w}: {p} is not provided by a volume of the DaemonSet")
+    listen = str(cfg.get("metricsListen", ""))
+    m = re.fullmatch(r"(.+):(\d+)", listen)
+    check(m and m.group(1) not in ("127.0.0.1", "localhost", "[::1]"),
+          f"{w}: metricsListen {listen!r} must listen on the pod's address (its loopback is out of the probe's reach)")
+    if m:
+        check(int(m.group(2)) == ports.get("metrics"),
+              f"{w}: metricsListen port {m.group(2)} must be the DaemonSet's containerPort metrics")
+    return cfg
+
+
+def check_node_host(deploy, cfg):
+    """containerd-verifier.json and containerd-config.toml, against node.yaml."""
+    node = os.path.join(deploy, "node", "host")
+    w = "node/host/containerd-verifier.json"
+    vcfg = None
+    try:
+        with open(os.path.join(node, "containerd-verifier.json"), encoding="utf-8") as f:
+            vcfg = json.load(f)
+    except (OSError, ValueError) as e:
+        check(False, f"{w}: {e}")
+    if vcfg is not None and not check(isinstance(vcfg, dict), f"{w}: not a JSON object"):
+        vcfg = None
+    if vcfg is not None:
+        check(not set(vcfg) - VERIFIER_KEYS, f"{w}: unknown keys {sorted(set(vcfg) - VERIFIER_KEYS)}")
+        check(vcfg.get("mode", "enforce") in ("enforce", "warn", "audit"), f"{w}: mode must be enforce, warn or audit")
+        check("direct" not in vcfg, f"{w}: direct would verify without the agent")
+        check(cfg is None or vcfg.get("socket", "/run/signet/node.sock") == cfg.get("socket"),
+              f"{w}: socket must be node.yaml's socket {(cfg or {}).get('socket')}")
+    t = "node/host/containerd-config.toml"
+    try:
+        import tomllib  # Python 3.11 and later
+    except ImportError:
+        check(False, f"{t}: cannot be checked without tomllib (Python 3.11 or later)")
+        return
+    try:
+        with open(os.path.join(node, "containerd-config.toml"), "rb") as f:
+            toml = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        check(False, f"{t}: {e}")
+        return
+    check(toml.get("version") == 3, f"{t}: version must be 3 (containerd 2.x)")
+    plugin = get(toml, "plugins", VERIFIER_PLUGIN)
+    if not check(isinstance(plugin, dict), f"{t}: no [plugins.\"{VERIFIER_PLUGIN}\"] table"):
+        return
+    check(plugin.get("bin_dir") == VERIFIER_BIN_DIR, f"{t}: bin_dir must be {VERIFIER_BIN_DIR}")
+    mv = plugin.get("max_verifiers")
+    check(isinstance(mv, int) and not isinstance(mv, bool) and mv >= 1, f"{t}: max_verifiers must be a positive integer")
+    per = go_duration_ms(plugin.get("per_verifier_timeout", ""))
+    check(per is not None, f"{t}: per_verifier_timeout must be a duration string such as \"5s\"")
+    if vcfg is not None and per is not None:
+        tm = vcfg.get("timeoutMs", 3000)
+        ok = isinstance(tm, int) and not isinstance(tm, bool)
+        check(ok and 0 < tm < per, f"{w}: timeoutMs {tm!r} must be below containerd's per_verifier_timeout ({per:g} ms)")
+        dl = duration_ms((cfg or {}).get("decisionDeadline", "2s"))
+        if ok and dl is not None:
+            check(dl < tm, f"node.yaml: decisionDeadline ({dl} ms) must be below the verifier's timeoutMs ({tm})")
+
+
+def check_node(deploy, objs):
+    _, mounts, ports = check_node_daemonset(objs)
+    cfg = check_node_config(objs, mounts, ports)
+    check_node_host(deploy, cfg)
+
+
 def cmd_check(deploy):
     docs = load_all(deploy)
     objs = objects(docs)
@@ -420,8 +657,9 @@ def cmd_check(deploy):
     for _, d in objs:
         if d["kind"] not in ("Namespace", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
                              "Provider", "ConstraintTemplate", "SignetVerification", "Assign"):
-            check(d["metadata"].get("namespace") == "signet-system",
-                  f"{d['kind']} {d['metadata']['name']}: must be in namespace signet-system")
+            want = "signet-node" if d["metadata"]["name"].startswith("signet-node") or d["kind"] == "DaemonSet" else "signet-system"
+            check(d["metadata"].get("namespace") == want,
+                  f"{d['kind']} {d['metadata']['name']}: must be in namespace {want}")
     cert_names, dns = check_certificate(objs, service) if service else (set(), set())
     if service:
         check_webhooks(objs, service, cert_names)
@@ -431,6 +669,7 @@ def cmd_check(deploy):
     _, mounts = check_deployment(objs)
     cfg = check_config(objs, mounts, webhook_timeout, provider_timeout)
     check_policies(objs, mounts, cfg)
+    check_node(deploy, objs)
 
     for f in FAILURES:
         print(f"FAIL: {f}")

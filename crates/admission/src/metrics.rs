@@ -42,6 +42,9 @@ impl Default for Metrics {
     }
 }
 
+/// The prefix of the admission server's metrics.
+pub const ADMISSION_PREFIX: &str = "signet_admission";
+
 fn latency_buckets() -> impl Iterator<Item = f64> {
     [
         0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -50,9 +53,14 @@ fn latency_buckets() -> impl Iterator<Item = f64> {
 }
 
 impl Metrics {
-    /// Registers every metric.
+    /// Registers every metric, named `signet_admission_*`.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("signet_admission");
+        Self::with_prefix(ADMISSION_PREFIX)
+    }
+
+    /// Registers every metric, named `<prefix>_*` (the node agent uses `signet_node`).
+    pub fn with_prefix(prefix: &str) -> Self {
+        let mut registry = Registry::with_prefix(prefix);
         let decisions = Family::<DecisionLabels, Counter>::default();
         let verifications = Counter::default();
         let resolutions = Counter::default();

@@ -27,6 +27,7 @@ struct Node {
     dir: PathBuf,
     agent: Option<Child>,
     next_version: u64,
+    metrics_port: u16,
 }
 
 impl Drop for Node {
@@ -66,6 +67,7 @@ impl Node {
             dir,
             agent: None,
             next_version: 1,
+            metrics_port: testkit::revocation::free_port(),
         }
     }
 
@@ -150,6 +152,7 @@ impl Node {
                 "pollInterval": format!("{}ms", POLL.as_millis()),
             },
             "registry": { "insecure": [self.reg.host()], "timeout": "5s" },
+            "metricsListen": format!("127.0.0.1:{}", self.metrics_port),
         });
         fs::write(&path, config.to_string()).unwrap();
         path
@@ -482,6 +485,14 @@ fn pull_decisions_follow_the_signed_bundle() {
     let out = direct(&signed_name, &signed);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(stdout(&out).contains("revocation list"), "{}", text(&out));
+
+    // The agent's metrics: decisions ran through its engine, and the refused bundles were counted.
+    let metrics = reqwest::blocking::get(format!("http://127.0.0.1:{}/metrics", n.metrics_port))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("signet_node_verifications_total"), "{metrics}");
+    assert!(metrics.contains("signet_node_reload_errors_total"), "{metrics}");
 
     // runtime scan: the running images, by digest; the revoked one is listed.
     let list = n.dir.join("running.txt");

@@ -189,7 +189,7 @@ impl Agent {
             registry: config.registry.clone(),
             ..engine_config
         };
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_prefix("signet_node"));
         let engine = Engine::new(&engine_config, metrics.clone())?;
         let client = oci::registry::Client::new(oci::registry::ClientConfig {
             insecure_registries: config.registry.insecure.clone(),
@@ -325,6 +325,7 @@ impl Agent {
         let _ = std::fs::remove_file(&socket);
         let listener = tokio::net::UnixListener::bind(&socket).map_err(io("listen on", &socket))?;
         restrict(&socket, 0o600)?;
+        let ours = socket_id(&socket);
         info!(socket = %socket.display(), "node agent listening");
         let poller = {
             let agent = self.clone();
@@ -366,7 +367,10 @@ impl Agent {
         if let Some(m) = metrics_server {
             m.abort();
         }
-        let _ = std::fs::remove_file(&socket);
+        // Only the socket this agent made: a newer agent may have replaced it.
+        if ours.is_some() && socket_id(&socket) == ours {
+            let _ = std::fs::remove_file(&socket);
+        }
         Ok(())
     }
 
@@ -460,6 +464,18 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+/// The socket file's (device, inode).
+#[cfg(unix)]
+fn socket_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn socket_id(_: &Path) -> Option<(u64, u64)> {
+    None
 }
 
 #[cfg(unix)]
