@@ -737,3 +737,36 @@ fn the_bundle_is_fetched_over_http_with_its_detached_signature() {
     let out = verify();
     expect(&out, false, &["bundle.json.sig", "404"]);
 }
+
+#[test]
+fn the_bundle_is_fetched_over_https_with_the_given_ca() {
+    let mut n = Node::new();
+    n.publish(&[], "1h", "bundles");
+    let web = testkit::tls::HttpsFiles::start(&n.env.root);
+    web.serve("bundle.json", fs::read(n.dir.join("bundle.json")).unwrap());
+    web.serve(
+        "bundle.json.sig",
+        fs::read(n.dir.join("bundle.json.sig")).unwrap(),
+    );
+    let url = web.url("bundle.json");
+    let root = n.cert("bundles");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "bundle",
+            "verify",
+            url.as_str(),
+            "--trust-root",
+            root.to_str().unwrap(),
+            "--identity",
+            BUNDLE_SIGNER,
+        ];
+        a.extend_from_slice(extra);
+        n.env.signet(&a)
+    };
+    // Without the server's CA: refused, naming the certificate problem.
+    let out = args(&[]);
+    expect(&out, false, &["cannot fetch the bundle", "certificate"]);
+    // With it: verified.
+    let out = args(&["--ca-file", web.tls.ca_file.to_str().unwrap()]);
+    expect(&out, true, &["version 1"]);
+}

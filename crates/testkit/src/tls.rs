@@ -82,3 +82,121 @@ pub fn client(dir: &Path, prefix: &str, cn: &str) -> TlsFiles {
     let cert = params.signed_by(&key, &issuer).expect("client certificate");
     write(dir, prefix, ca_pem, cert.pem(), key.serialize_pem())
 }
+
+/// A tiny HTTPS file server on loopback (rustls, HTTP/1.1, one request per
+/// connection): `GET /<name>` answers what [`HttpsFiles::serve`] put there,
+/// anything else 404. Its certificate is for `localhost` / `127.0.0.1`,
+/// issued by [`HttpsFiles::tls`]'s CA. Stops when dropped.
+pub struct HttpsFiles {
+    /// The server's CA, certificate and key.
+    pub tls: TlsFiles,
+    port: u16,
+    files: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpsFiles {
+    /// Starts the server with its own CA under `dir`.
+    pub fn start(dir: &Path) -> Self {
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+        use std::{
+            io::{Read, Write},
+            sync::{Arc, Mutex, atomic::AtomicBool},
+        };
+
+        let tls = server(dir, "https-files-");
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_file(&tls.key_file).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        let config = Arc::new(config);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let files: Arc<Mutex<std::collections::HashMap<String, Vec<u8>>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (f, s) = (files.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                let Ok((tcp, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                let _ = tcp.set_nonblocking(false);
+                let _ = tcp.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                    continue;
+                };
+                let mut stream = rustls::StreamOwned::new(conn, tcp);
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024 {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(&request)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let path = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .trim_start_matches('/')
+                    .to_owned();
+                let body = f.lock().unwrap().get(&path).cloned();
+                let response = match body {
+                    Some(b) => {
+                        let mut r = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            b.len()
+                        )
+                        .into_bytes();
+                        r.extend(b);
+                        r
+                    }
+                    None => {
+                        b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec()
+                    }
+                };
+                let _ = stream.write_all(&response);
+                stream.conn.send_close_notify();
+                let _ = stream.flush();
+            }
+        });
+        Self {
+            tls,
+            port,
+            files,
+            stop,
+        }
+    }
+
+    /// Serves `bytes` at `/<name>`.
+    pub fn serve(&self, name: &str, bytes: Vec<u8>) {
+        self.files.lock().unwrap().insert(name.to_owned(), bytes);
+    }
+
+    /// `https://localhost:PORT/<name>`.
+    pub fn url(&self, name: &str) -> String {
+        format!("https://localhost:{}/{name}", self.port)
+    }
+}
+
+impl Drop for HttpsFiles {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
