@@ -136,6 +136,21 @@ impl Node {
         }
     }
 
+    /// `signet bundle verify SOURCE --trust-root ROOT --identity <bundle signer> EXTRA…`.
+    fn bundle_verify(&self, source: &str, root: &std::path::Path, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "bundle",
+            "verify",
+            source,
+            "--trust-root",
+            root.to_str().unwrap(),
+            "--identity",
+            BUNDLE_SIGNER,
+        ];
+        args.extend_from_slice(extra);
+        self.env.signet(&args)
+    }
+
     fn socket(&self) -> PathBuf {
         self.dir.join("run/node.sock")
     }
@@ -392,40 +407,13 @@ fn pull_decisions_follow_the_signed_bundle() {
     // The same checks from the command line, as an operator runs them.
     n.serve_files(&v2_bundle, &v2_sig);
     let source = n.dir.join("bundle.json");
+    let source = source.to_str().unwrap();
     let root = n.cert("bundles");
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
-        source.to_str().unwrap(),
-        "--trust-root",
-        root.to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-        "--min-version",
-        &v2.to_string(),
-    ]);
+    let out = n.bundle_verify(source, &root, &["--min-version", &v2.to_string()]);
     expect(&out, true, &["version 2"]);
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
-        source.to_str().unwrap(),
-        "--trust-root",
-        n.cert("intruder").to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-    ]);
+    let out = n.bundle_verify(source, &n.cert("intruder"), &[]);
     expect(&out, false, &["bundle signature refused"]);
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
-        source.to_str().unwrap(),
-        "--trust-root",
-        root.to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-        "--min-version",
-        "99",
-    ]);
+    let out = n.bundle_verify(source, &root, &["--min-version", "99"]);
     expect(&out, false, &["rollback"]);
 
     // A restarted agent keeps version 2 (from its state directory), even
@@ -556,17 +544,11 @@ fn the_bundle_travels_as_a_signed_oci_artifact() {
     ]);
     expect(&out, true, &["Published bundle version 1"]);
     let source = format!("oci://{reference}");
-    let out = n.env.signet(&[
-        "bundle",
-        "verify",
+    let out = n.bundle_verify(
         &source,
-        "--trust-root",
-        n.cert("bundles").to_str().unwrap(),
-        "--identity",
-        BUNDLE_SIGNER,
-        "--insecure-registry",
-        n.reg.host(),
-    ]);
+        &n.cert("bundles"),
+        &["--insecure-registry", n.reg.host()],
+    );
     expect(&out, true, &["version 1"]);
     // notation verifies the bundle artifact's signature too.
     n.env.trust_all(&["ca:bundles"]);
@@ -712,17 +694,7 @@ fn the_bundle_is_fetched_over_http_with_its_detached_signature() {
     );
     let url = web.url("bundle.json");
     let root = n.cert("bundles");
-    let verify = || {
-        n.env.signet(&[
-            "bundle",
-            "verify",
-            &url,
-            "--trust-root",
-            root.to_str().unwrap(),
-            "--identity",
-            BUNDLE_SIGNER,
-        ])
-    };
+    let verify = || n.bundle_verify(&url, &root, &[]);
     let out = verify();
     expect(&out, true, &["version 1"]);
     // A tampered copy on the server is refused.
@@ -750,19 +722,7 @@ fn the_bundle_is_fetched_over_https_with_the_given_ca() {
     );
     let url = web.url("bundle.json");
     let root = n.cert("bundles");
-    let args = |extra: &[&str]| {
-        let mut a = vec![
-            "bundle",
-            "verify",
-            url.as_str(),
-            "--trust-root",
-            root.to_str().unwrap(),
-            "--identity",
-            BUNDLE_SIGNER,
-        ];
-        a.extend_from_slice(extra);
-        n.env.signet(&a)
-    };
+    let args = |extra: &[&str]| n.bundle_verify(&url, &root, extra);
     // Without the server's CA: refused, naming the certificate problem.
     let out = args(&[]);
     expect(&out, false, &["cannot fetch the bundle", "certificate"]);
