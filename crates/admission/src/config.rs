@@ -160,6 +160,49 @@ fn default_registry_timeout() -> Duration {
     Duration::from_secs(5)
 }
 
+/// What the decision engine needs: where policies, trust stores and the
+/// revocation list are, what to do without a policy, caches and registries.
+/// The admission server takes it from its [`Config`]; the node agent builds
+/// it over the bundle it materialised.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The directory of policy documents.
+    pub policy_dir: PathBuf,
+    /// The trust stores (notation's layout).
+    pub trust_dir: PathBuf,
+    /// The file of revoked digests.
+    pub revocation_list: Option<PathBuf>,
+    /// Namespaces never checked.
+    pub exempt_namespaces: Vec<String>,
+    /// What happens to an image no policy matches.
+    pub no_match: NoMatch,
+    /// The verification cache.
+    pub cache: CacheConfig,
+    /// How registries are reached.
+    pub registry: RegistryConfig,
+    /// The `User-Agent` registries see.
+    pub user_agent: String,
+}
+
+impl RegistryConfig {
+    /// A registry client as configured: insecure registries, extra roots,
+    /// credentials from the docker config directory, the timeout.
+    pub fn client(&self, user_agent: &str) -> Result<oci::registry::Client, oci::Error> {
+        let credentials = self.docker_config.as_ref().map(|dir| {
+            std::sync::Arc::new(oci::registry::DockerConfig::open(dir.join("config.json")))
+                as std::sync::Arc<dyn oci::registry::CredentialStore>
+        });
+        oci::registry::Client::new(oci::registry::ClientConfig {
+            insecure_registries: self.insecure.clone(),
+            ca_files: self.ca_files.clone(),
+            credentials,
+            timeout: self.timeout,
+            connect_timeout: self.timeout,
+            user_agent: user_agent.to_owned(),
+        })
+    }
+}
+
 /// The largest configuration file read.
 const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
 
@@ -178,6 +221,20 @@ impl Config {
             message,
         })?;
         Ok(config)
+    }
+
+    /// The engine's part of the configuration.
+    pub fn engine(&self) -> EngineConfig {
+        EngineConfig {
+            policy_dir: self.policy_dir.clone(),
+            trust_dir: self.trust_dir.clone(),
+            revocation_list: self.revocation_list.clone(),
+            exempt_namespaces: self.exempt_namespaces.clone(),
+            no_match: self.no_match,
+            cache: self.cache.clone(),
+            registry: self.registry.clone(),
+            user_agent: format!("signet-admission/{}", env!("CARGO_PKG_VERSION")),
+        }
     }
 
     fn resolve_paths(&mut self, base: &std::path::Path) {

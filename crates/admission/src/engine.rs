@@ -26,13 +26,13 @@ use notary::{
     verifier::{Verdict, Verifier},
     x509::Certificate,
 };
-use oci::registry::{Client, ClientConfig, DockerConfig, Reference};
+use oci::registry::{Client, Reference};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::{
     Error,
-    config::{Config, NoMatch},
+    config::{EngineConfig, NoMatch},
     metrics::Metrics,
     policy::{FailurePolicy, Mode, Policy, PolicySet},
 };
@@ -200,19 +200,11 @@ pub struct Engine {
 
 impl Engine {
     /// Loads policies, trust stores and the revocation list named by `config`.
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Result<Self, Error> {
-        let credentials = config.registry.docker_config.as_ref().map(|dir| {
-            Arc::new(DockerConfig::open(dir.join("config.json"))) as Arc<dyn oci::registry::CredentialStore>
-        });
-        let client = Client::new(ClientConfig {
-            insecure_registries: config.registry.insecure.clone(),
-            ca_files: config.registry.ca_files.clone(),
-            credentials,
-            timeout: config.registry.timeout,
-            connect_timeout: config.registry.timeout,
-            user_agent: format!("signet-admission/{}", env!("CARGO_PKG_VERSION")),
-        })
-        .map_err(|e| Error::Registry(e.to_string()))?;
+    pub fn new(config: &EngineConfig, metrics: Arc<Metrics>) -> Result<Self, Error> {
+        let client = config
+            .registry
+            .client(&config.user_agent)
+            .map_err(|e| Error::Registry(e.to_string()))?;
         let checker = fetch::revocation::HttpRevocationChecker::new(config.registry.timeout);
         let snapshot = load_snapshot(
             &config.policy_dir,
@@ -246,6 +238,12 @@ impl Engine {
             permits: Arc::new(Semaphore::new(config.registry.concurrency)),
             metrics,
         })
+    }
+
+    /// The registry client (one connection pool and token cache per process:
+    /// the node agent fetches its bundle through it too).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// The current snapshot.

@@ -82,7 +82,7 @@ impl Server {
     /// Loads everything `config` names and binds the listening socket.
     pub async fn bind(config: &Config) -> Result<Self, Error> {
         let metrics = Arc::new(Metrics::new());
-        let engine = Arc::new(Engine::new(config, metrics.clone())?);
+        let engine = Arc::new(Engine::new(&config.engine(), metrics.clone())?);
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let certs = Arc::new(CertReloader::load(
             &config.tls.cert_file,

@@ -12,13 +12,13 @@ use std::{
 
 use admission::{
     Engine,
+    config::EngineConfig,
     engine::{Effect, ImageCheck},
     metrics::Metrics,
 };
 use notary::Digest;
 use oci::registry::Reference;
 use serde::Deserialize;
-use serde_json::json;
 use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tracing::{error, info, warn};
@@ -145,8 +145,6 @@ pub struct Agent {
     engine: Engine,
     fetcher: Fetcher,
     current: Mutex<Option<Bundle>>,
-    /// Metrics (the engine's, plus the agent's own in the log).
-    pub metrics: Arc<Metrics>,
 }
 
 impl Agent {
@@ -173,47 +171,31 @@ impl Agent {
                 .materialize(&active)
                 .map_err(io("write", &active))?;
         }
-        let engine_config: admission::Config = serde_json::from_value(json!({
-            "tls": { "certFile": "-", "keyFile": "-" },
-            "policyDir": active.join("policies"),
-            "trustDir": active,
-            "revocationList": active.join("revoked.txt"),
-            "noMatch": match config.no_match { admission::config::NoMatch::Allow => "allow", admission::config::NoMatch::Deny => "deny" },
-        }))
-        .map_err(|e| AgentError::Config {
-            path: config.state_dir.clone(),
-            message: e.to_string(),
-        })?;
-        let engine_config = admission::Config {
-            cache: config.cache.clone(),
-            registry: config.registry.clone(),
-            ..engine_config
-        };
-        let metrics = Arc::new(Metrics::with_prefix("signet_node"));
-        let engine = Engine::new(&engine_config, metrics.clone())?;
-        let client = oci::registry::Client::new(oci::registry::ClientConfig {
-            insecure_registries: config.registry.insecure.clone(),
-            ca_files: config.registry.ca_files.clone(),
-            credentials: config.registry.docker_config.as_ref().map(|d| {
-                Arc::new(oci::registry::DockerConfig::open(d.join("config.json")))
-                    as Arc<dyn oci::registry::CredentialStore>
-            }),
-            timeout: config.registry.timeout,
-            connect_timeout: config.registry.timeout,
-            user_agent: format!("signet-node/{}", env!("CARGO_PKG_VERSION")),
-        })
-        .map_err(|e| AgentError::Config {
-            path: config.state_dir.clone(),
-            message: e.to_string(),
-        })?;
-        let fetcher = Fetcher::new(client, config.registry.timeout, config.registry.ca_files.clone());
+        let engine = Engine::new(
+            &EngineConfig {
+                policy_dir: active.join("policies"),
+                trust_dir: active.clone(),
+                revocation_list: Some(active.join("revoked.txt")),
+                // A node sees every pull, whatever the namespace.
+                exempt_namespaces: Vec::new(),
+                no_match: config.no_match,
+                cache: config.cache.clone(),
+                registry: config.registry.clone(),
+                user_agent: format!("signet-node/{}", env!("CARGO_PKG_VERSION")),
+            },
+            Arc::new(Metrics::with_prefix("signet_node")),
+        )?;
+        let fetcher = Fetcher::new(
+            engine.client().clone(),
+            config.registry.timeout,
+            config.registry.ca_files.clone(),
+        );
         Ok(Self {
             config,
             trust,
             engine,
             fetcher,
             current: Mutex::new(current),
-            metrics,
         })
     }
 
@@ -338,7 +320,7 @@ impl Agent {
                     match tokio::task::spawn_blocking(move || a.poll()).await {
                         Ok(Ok(_)) => {}
                         Ok(Err(e)) => {
-                            agent.metrics.reload_errors.inc();
+                            agent.engine.metrics.reload_errors.inc();
                             warn!("bundle not taken: {e}");
                         }
                         Err(e) => error!("bundle poll failed: {e}"),
@@ -349,7 +331,7 @@ impl Agent {
         let metrics_server = self
             .config
             .metrics_listen
-            .map(|addr| tokio::spawn(serve_metrics(addr, self.metrics.clone())));
+            .map(|addr| tokio::spawn(serve_metrics(addr, self.engine.metrics.clone())));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
