@@ -5,6 +5,7 @@
 use std::{
     io::Read,
     path::{Path, PathBuf},
+    sync::OnceLock,
     time::Duration,
 };
 
@@ -18,6 +19,9 @@ pub struct Fetcher {
     checker: fetch::revocation::HttpRevocationChecker,
     timeout: Duration,
     ca_files: Vec<PathBuf>,
+    /// For `https://` sources: built on first use (loading the system roots
+    /// and the CA files once, not at every poll).
+    http: OnceLock<reqwest::blocking::Client>,
 }
 
 impl Fetcher {
@@ -28,7 +32,24 @@ impl Fetcher {
             checker: fetch::revocation::HttpRevocationChecker::new(timeout),
             timeout,
             ca_files,
+            http: OnceLock::new(),
         }
+    }
+
+    fn http(&self) -> Result<&reqwest::blocking::Client, BundleError> {
+        if let Some(c) = self.http.get() {
+            return Ok(c);
+        }
+        let mut builder = reqwest::blocking::Client::builder()
+            .timeout(self.timeout)
+            .no_proxy();
+        for ca in &self.ca_files {
+            let pem = std::fs::read(ca).map_err(|e| BundleError::Fetch(format!("{}: {e}", ca.display())))?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| BundleError::Fetch(e.to_string()))?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let client = builder.build().map_err(|e| BundleError::Fetch(e.to_string()))?;
+        Ok(self.http.get_or_init(|| client))
     }
 
     /// The bundle at `source`, its signature verified against `trust`.
@@ -56,15 +77,7 @@ impl Fetcher {
     }
 
     fn get(&self, url: &str, limit: u64) -> Result<Vec<u8>, BundleError> {
-        let mut builder = reqwest::blocking::Client::builder()
-            .timeout(self.timeout)
-            .no_proxy();
-        for ca in &self.ca_files {
-            let pem = std::fs::read(ca).map_err(|e| BundleError::Fetch(format!("{}: {e}", ca.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| BundleError::Fetch(e.to_string()))?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let client = builder.build().map_err(|e| BundleError::Fetch(e.to_string()))?;
+        let client = self.http()?;
         let response = client
             .get(url)
             .send()
