@@ -27,10 +27,7 @@
 //! lower than the one it has (rollback), it has not expired and it is not
 //! older than the node's maximum age (freeze), see [`check_succession`].
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    path::Path,
-};
+use std::{collections::BTreeMap, path::Path};
 
 use notary::{
     Descriptor, Digest,
@@ -416,11 +413,6 @@ pub fn envelope_media_type(envelope: &[u8]) -> &'static str {
     } else {
         notary::envelope::EnvelopeFormat::Cose.media_type()
     }
-}
-
-/// Digests as a set.
-pub fn revoked_set(bundle: &Bundle) -> BTreeSet<String> {
-    bundle.revoked_digests.iter().cloned().collect()
 }
 
 #[cfg(test)]
