@@ -15,12 +15,14 @@
 //! runs it) it is a smoke run: 200 requests/s for 1 s, 3 cold images.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::{
     path::Path,
-    process::Command,
     time::{Duration, Instant},
 };
 
+use common::{env_or, run, signet};
 use serde_json::json;
 use testkit::{
     admission::{AdmissionServer, pod_review},
@@ -28,29 +30,6 @@ use testkit::{
 };
 
 const DEADLINE: Duration = Duration::from_secs(8);
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn signet(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
-    c.arg("--config-dir").arg(config);
-    c
-}
-
-fn run(mut c: Command) {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{:?}: {}",
-        c,
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 struct Stats {
     n: usize,

@@ -14,66 +14,31 @@
 //! run: 5 warm, 2 cold, every answer checked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::{
-    io::Write,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
+use common::{env_or, run, signet};
 use serde_json::json;
 use testkit::registry::{Kind, OCI_MANIFEST, Options, Registry, SeededImage};
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn signet(config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_signet"));
-    c.arg("--config-dir").arg(config);
-    c
-}
-
-fn run(mut c: Command) {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// One decision, as containerd asks it; returns (allowed, wall time).
+/// One decision, as containerd asks it (stdout read, as containerd does);
+/// returns (allowed, wall time).
 fn decide(config: &Path, name: &str, image: &SeededImage) -> (bool, Duration) {
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_signet-containerd-verifier"))
-        .args([
-            "-name",
-            name,
-            "-digest",
-            &image.digest,
-            "-stdin-media-type",
-            "application/vnd.oci.descriptor.v1+json",
-        ])
-        .env("SIGNET_CONTAINERD_VERIFIER_CONFIG", config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let descriptor = json!({ "mediaType": OCI_MANIFEST, "digest": image.digest, "size": image.size });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(descriptor.to_string().as_bytes())
-        .unwrap();
-    let ok = child.wait().unwrap().success();
-    (ok, started.elapsed())
+    let started = Instant::now();
+    let out = testkit::containerd::invoke_verifier(
+        Path::new(env!("CARGO_BIN_EXE_signet-containerd-verifier")),
+        config,
+        name,
+        &image.digest,
+        &descriptor,
+    );
+    (out.status.success(), started.elapsed())
 }
 
 fn percentiles(mut v: Vec<Duration>) -> (Duration, Duration, Duration) {

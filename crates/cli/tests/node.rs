@@ -8,7 +8,6 @@ mod common;
 
 use std::{
     fs,
-    io::Write,
     path::PathBuf,
     process::{Child, Command, Output, Stdio},
     time::{Duration, Instant},
@@ -127,6 +126,11 @@ impl Node {
         )
     }
 
+    /// The bundle and its signature as they are published now.
+    fn published(&self) -> [(&'static str, Vec<u8>); 2] {
+        ["bundle.json", "bundle.json.sig"].map(|name| (name, fs::read(self.dir.join(name)).unwrap()))
+    }
+
     /// Puts `bundle` and `sig` where the agent polls (signature first, then the bundle, each atomically).
     fn serve_files(&self, bundle: &[u8], sig: &[u8]) {
         for (name, bytes) in [("bundle.json.sig", sig), ("bundle.json", bundle)] {
@@ -216,30 +220,9 @@ impl Node {
             json!({ "socket": self.socket(), "timeoutMs": 5000, "mode": mode }).to_string(),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_signet-containerd-verifier"))
-            .args([
-                "-name",
-                name,
-                "-digest",
-                digest,
-                "-stdin-media-type",
-                "application/vnd.oci.descriptor.v1+json",
-            ])
-            .env("SIGNET_CONTAINERD_VERIFIER_CONFIG", &config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
         let descriptor =
             json!({ "mediaType": testkit::registry::OCI_MANIFEST, "digest": digest, "size": size });
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(descriptor.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = verifier(&config, name, digest, &descriptor);
         eprintln!(
             "verifier {name} ({mode}) → {:?}\n{}",
             out.status.code(),
@@ -279,6 +262,22 @@ impl Node {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// `signet-containerd-verifier` run as containerd runs it, configured by `config`.
+fn verifier(config: &std::path::Path, name: &str, digest: &str, descriptor: &Value) -> Output {
+    testkit::containerd::invoke_verifier(
+        std::path::Path::new(env!("CARGO_BIN_EXE_signet-containerd-verifier")),
+        config,
+        name,
+        digest,
+        descriptor,
+    )
+}
+
+/// The OCI descriptor of `image`, as containerd passes it on stdin.
+fn descriptor(image: &testkit::registry::SeededImage) -> Value {
+    json!({ "mediaType": image.media_type, "digest": image.digest, "size": image.size })
 }
 
 fn stdout(o: &Output) -> String {
@@ -333,9 +332,15 @@ fn pull_decisions_follow_the_signed_bundle() {
         assert!(out.status.success(), "{}", text(&out));
         assert!(stdout(&out).contains("would refuse"), "{}", text(&out));
     }
-    // The descriptor on stdin must match -digest.
-    let out = n.pull_check(&signed_name, &unsigned.digest, signed.size, "enforce");
-    assert!(out.status.success() || out.status.code() == Some(1));
+    // The descriptor on stdin must match -digest: a mismatch is refused unasked.
+    let config = n.dir.join("verifier-enforce.json");
+    let out = verifier(&config, &signed_name, &signed.digest, &descriptor(&unsigned));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("the descriptor on stdin names"),
+        "{}",
+        text(&out)
+    );
 
     // Version 2 revokes the signed image's digest: refused within one poll interval.
     let v2 = n.publish(&[&signed.digest], "1h", "bundles");
@@ -457,16 +462,7 @@ fn pull_decisions_follow_the_signed_bundle() {
             json!({ "direct": direct_config, "mode": "enforce" }).to_string(),
         )
         .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_signet-containerd-verifier"))
-            .args(["-name", name, "-digest", &image.digest])
-            .env("SIGNET_CONTAINERD_VERIFIER_CONFIG", &config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let _ = child.stdin.take();
-        child.wait_with_output().unwrap()
+        verifier(&config, name, &image.digest, &descriptor(image))
     };
     let out = direct(&format!("{}/apps/third:v1", n.reg.host()), &third);
     assert!(out.status.success(), "{}", text(&out));
@@ -687,11 +683,9 @@ fn the_bundle_is_fetched_over_http_with_its_detached_signature() {
     let mut n = Node::new();
     n.publish(&[], "1h", "bundles");
     let web = testkit::revocation::HttpServer::start(0);
-    web.serve("bundle.json", fs::read(n.dir.join("bundle.json")).unwrap());
-    web.serve(
-        "bundle.json.sig",
-        fs::read(n.dir.join("bundle.json.sig")).unwrap(),
-    );
+    for (name, bytes) in n.published() {
+        web.serve(name, bytes);
+    }
     let url = web.url("bundle.json");
     let root = n.cert("bundles");
     let verify = || n.bundle_verify(&url, &root, &[]);
@@ -715,11 +709,9 @@ fn the_bundle_is_fetched_over_https_with_the_given_ca() {
     let mut n = Node::new();
     n.publish(&[], "1h", "bundles");
     let web = testkit::tls::HttpsFiles::start(&n.env.root);
-    web.serve("bundle.json", fs::read(n.dir.join("bundle.json")).unwrap());
-    web.serve(
-        "bundle.json.sig",
-        fs::read(n.dir.join("bundle.json.sig")).unwrap(),
-    );
+    for (name, bytes) in n.published() {
+        web.serve(name, bytes);
+    }
     let url = web.url("bundle.json");
     let root = n.cert("bundles");
     let args = |extra: &[&str]| n.bundle_verify(&url, &root, extra);

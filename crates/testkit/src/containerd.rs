@@ -447,6 +447,42 @@ fn unescape_mountinfo(s: &str) -> String {
     String::from_utf8_lossy(&out).to_string()
 }
 
+/// Runs the bindir verifier `binary` exactly as containerd's plugin does:
+/// `-name NAME -digest DIGEST -stdin-media-type` [`DESCRIPTOR_MEDIA_TYPE`],
+/// with `descriptor` (the image's OCI descriptor) as one JSON line on stdin
+/// and `SIGNET_CONTAINERD_VERIFIER_CONFIG=config` added to its environment
+/// (where a wrapper in `bin_dir` would put it). Returns what it printed and
+/// its exit status (0 allows the pull).
+pub fn invoke_verifier(
+    binary: &Path,
+    config: &Path,
+    name: &str,
+    digest: &str,
+    descriptor: &serde_json::Value,
+) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(binary)
+        .args([
+            "-name",
+            name,
+            "-digest",
+            digest,
+            "-stdin-media-type",
+            DESCRIPTOR_MEDIA_TYPE,
+        ])
+        .env("SIGNET_CONTAINERD_VERIFIER_CONFIG", config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the verifier");
+    let mut line = descriptor.to_string();
+    line.push('\n');
+    // A verifier may exit without reading stdin; a broken pipe is its business.
+    let _ = child.stdin.take().expect("stdin").write_all(line.as_bytes());
+    child.wait_with_output().expect("the verifier's exit status")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
