@@ -81,7 +81,7 @@ impl Fetcher {
         let response = client
             .get(url)
             .send()
-            .map_err(|e| BundleError::Fetch(format!("{url}: {}", with_causes(&e))))?;
+            .map_err(|e| BundleError::Fetch(format!("{url}: {}", oci::error::chain(&e))))?;
         if !response.status().is_success() {
             return Err(BundleError::Fetch(format!("{url}: HTTP {}", response.status())));
         }
@@ -144,22 +144,6 @@ impl Fetcher {
         let bytes = repo.fetch(&layer, bundle::MAX_SIZE).map_err(fetch_err)?;
         Bundle::parse(&bytes)
     }
-}
-
-/// `e` and its causes, on one line (reqwest puts the TLS or connection
-/// problem in the causes).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        cause = c.source();
-    }
-    out
 }
 
 /// `<path>.sig`: where a file or URL bundle's detached signature is.

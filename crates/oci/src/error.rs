@@ -248,3 +248,20 @@ impl Error {
         }
     }
 }
+
+/// An error with its causes, `a: b: c` (a cause whose text is already
+/// there is not repeated). reqwest keeps the TLS or connection problem in
+/// the causes.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !out.contains(&s_text) {
+            out.push_str(": ");
+            out.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    out
+}

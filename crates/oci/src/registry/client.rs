@@ -41,7 +41,7 @@ use super::{
     reference::{DOCKER_HUB, Reference},
     repository::Repository,
 };
-use crate::Error;
+use crate::{Error, error::chain};
 
 /// The largest token server answer read.
 const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
@@ -854,21 +854,6 @@ fn basic_header(username: &str, password: &str) -> String {
 
 fn bearer_header(token: &str) -> String {
     format!("Bearer {token}")
-}
-
-/// An error with its causes, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !out.contains(&s_text) {
-            out.push_str(": ");
-            out.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
