@@ -1,0 +1,1 @@
+//! Identities and authorisation: API tokens, mTLS client certificates, OIDC JWTs; rules.
