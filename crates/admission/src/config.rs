@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::Error;
 
@@ -278,42 +278,12 @@ impl Config {
     }
 }
 
-/// Parses `500ms`, `3s`, `2m`, `1h` (a whole number and a unit).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number.parse().map_err(|_| {
-        format!("invalid duration {s:?}: expected a whole number and a unit, e.g. 500ms, 3s, 2m")
-    })?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(format!("invalid duration {s:?}: the unit must be ms, s, m or h")),
-    };
-    Ok(d)
-}
-
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    parse_duration(&s).map_err(serde::de::Error::custom)
-}
+pub use https::parse_duration;
+use https::duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("3s"), Ok(Duration::from_secs(3)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("3").is_err());
-        assert!(parse_duration("1.5s").is_err());
-        assert!(parse_duration("s").is_err());
-    }
 
     #[test]
     fn minimal_config_takes_defaults_and_unknown_keys_are_refused() {

@@ -62,9 +62,10 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
-    /// The serving certificate, its key or the client CA is unusable.
-    #[error("TLS: {0}")]
-    Tls(String),
+    /// The serving certificate, its key or the client CA is unusable, or
+    /// the port cannot be bound.
+    #[error(transparent)]
+    Https(#[from] https::Error),
     /// The registry client could not be set up.
     #[error("registry client: {0}")]
     Registry(String),
@@ -109,27 +110,6 @@ pub fn run(path: &Path, on_listen: impl FnOnce(std::net::SocketAddr)) -> Result<
     runtime.block_on(async {
         let server = Server::bind(&config).await?;
         on_listen(server.local_addr);
-        server.serve(shutdown_signal()).await
+        server.serve(https::shutdown_signal()).await
     })
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
 }

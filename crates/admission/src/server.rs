@@ -4,9 +4,8 @@
 use std::{
     future::Future,
     net::SocketAddr,
-    path::{Path, PathBuf},
     sync::{
-        Arc, RwLock,
+        Arc,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -20,19 +19,10 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{get, post},
 };
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::{
-    ServerConfig,
-    crypto::CryptoProvider,
-    server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier},
-    sign::CertifiedKey,
-};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+use https::{Certificates, PeerCertificates, TlsFiles};
 use serde::Deserialize;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tower::ServiceExt;
-use tracing::{error, info, warn};
+use tracing::error;
 
 use crate::{
     Error,
@@ -47,8 +37,6 @@ use crate::{
 pub const MAX_REVIEW_BODY: usize = 8 * 1024 * 1024;
 /// The largest ProviderRequest accepted.
 pub const MAX_PROVIDER_BODY: usize = 1024 * 1024;
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// Kept off the API server's `?timeout=` so the answer arrives in time.
@@ -63,18 +51,12 @@ struct AppState {
     shutting_down: AtomicBool,
 }
 
-/// Whether the connection presented a client certificate the configured CA issued.
-#[derive(Clone, Copy)]
-struct PeerCertificate(bool);
-
 /// A running server.
 pub struct Server {
     /// The address it listens on.
     pub local_addr: SocketAddr,
     state: Arc<AppState>,
-    listener: TcpListener,
-    acceptor: tokio_rustls::TlsAcceptor,
-    certs: Arc<CertReloader>,
+    listener: https::Listener,
     reload_interval: Duration,
 }
 
@@ -83,41 +65,14 @@ impl Server {
     pub async fn bind(config: &Config) -> Result<Self, Error> {
         let metrics = Arc::new(Metrics::new());
         let engine = Arc::new(Engine::new(&config.engine(), metrics.clone())?);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let certs = Arc::new(CertReloader::load(
-            &config.tls.cert_file,
-            &config.tls.key_file,
-            provider.clone(),
-        )?);
-        let builder = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(e.to_string()))?;
-        let builder = match &config.tls.client_ca_file {
-            Some(ca) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in read_certificates(ca)? {
-                    roots
-                        .add(cert)
-                        .map_err(|e| Error::Tls(format!("{}: {e}", ca.display())))?;
-                }
-                let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| Error::Tls(format!("{}: {e}", ca.display())))?;
-                builder.with_client_cert_verifier(verifier)
-            }
-            None => builder.with_no_client_auth(),
+        let tls = TlsFiles {
+            cert_file: config.tls.cert_file.clone(),
+            key_file: config.tls.key_file.clone(),
+            client_ca_file: config.tls.client_ca_file.clone(),
         };
-        let mut tls = builder.with_cert_resolver(certs.clone());
-        tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| Error::io("listen on", Path::new(&config.listen.to_string()), e))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| Error::io("listen on", Path::new(&config.listen.to_string()), e))?;
+        let listener = https::Listener::bind(config.listen, &tls).await?;
         Ok(Self {
-            local_addr,
+            local_addr: listener.local_addr,
             state: Arc::new(AppState {
                 engine,
                 metrics,
@@ -127,8 +82,6 @@ impl Server {
                 shutting_down: AtomicBool::new(false),
             }),
             listener,
-            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(tls)),
-            certs,
             reload_interval: config.reload_interval,
         })
     }
@@ -139,64 +92,19 @@ impl Server {
         let app = router(self.state.clone());
         let reloader = tokio::spawn(reload_loop(
             self.state.clone(),
-            self.certs.clone(),
+            self.listener.certificates(),
             self.reload_interval,
         ));
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let (tcp, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = tcp.set_nodelay(true);
-                    let acceptor = self.acceptor.clone();
-                    let app = app.clone();
-                    let builder = builder.clone();
-                    let watcher = graceful.watcher();
-                    tokio::spawn(async move {
-                        let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                            Ok(Ok(tls)) => tls,
-                            Ok(Err(e)) => {
-                                info!(%peer, "TLS handshake failed: {e}");
-                                return;
-                            }
-                            Err(_) => {
-                                info!(%peer, "TLS handshake timed out");
-                                return;
-                            }
-                        };
-                        let authenticated = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
-                        let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                            req.extensions_mut().insert(PeerCertificate(authenticated));
-                            app.clone().oneshot(req)
-                        });
-                        let connection = builder.serve_connection(TokioIo::new(tls), service);
-                        if let Err(e) = watcher.watch(connection.into_owned()).await {
-                            info!(%peer, "connection ended: {e}");
-                        }
-                    });
-                }
-                () = &mut shutdown => break,
-            }
-        }
-        info!("shutting down: no new connections; finishing requests in flight");
-        self.state.shutting_down.store(true, Ordering::SeqCst);
-        drop(self.listener);
+        let state = self.state.clone();
+        self.listener
+            .serve(
+                app,
+                shutdown,
+                move || state.shutting_down.store(true, Ordering::SeqCst),
+                DRAIN_TIMEOUT,
+            )
+            .await;
         reloader.abort();
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
-            .await
-            .is_err()
-        {
-            warn!("requests still in flight after {DRAIN_TIMEOUT:?}; closing them");
-        }
         Ok(())
     }
 }
@@ -285,7 +193,7 @@ async fn webhook(state: Arc<AppState>, q: WebhookQuery, body: Bytes, endpoint: E
 
 async fn gatekeeper_verify(
     State(state): State<Arc<AppState>>,
-    axum::Extension(peer): axum::Extension<PeerCertificate>,
+    axum::Extension(peer): axum::Extension<PeerCertificates>,
     body: Bytes,
 ) -> Response {
     provider(state, peer, body, Provider::Verify).await
@@ -293,13 +201,13 @@ async fn gatekeeper_verify(
 
 async fn gatekeeper_mutate(
     State(state): State<Arc<AppState>>,
-    axum::Extension(peer): axum::Extension<PeerCertificate>,
+    axum::Extension(peer): axum::Extension<PeerCertificates>,
     body: Bytes,
 ) -> Response {
     provider(state, peer, body, Provider::Mutate).await
 }
 
-async fn provider(state: Arc<AppState>, peer: PeerCertificate, body: Bytes, provider: Provider) -> Response {
+async fn provider(state: Arc<AppState>, peer: PeerCertificates, body: Bytes, provider: Provider) -> Response {
     let started = Instant::now();
     let name = match provider {
         Provider::Verify => "gatekeeper_verify",
@@ -313,7 +221,7 @@ async fn provider(state: Arc<AppState>, peer: PeerCertificate, body: Bytes, prov
         )
             .into_response();
     }
-    if !peer.0 {
+    if !peer.authenticated() {
         state.record(name, "error", started);
         return (
             StatusCode::FORBIDDEN,
@@ -396,7 +304,7 @@ pub fn parse_go_duration(s: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
-async fn reload_loop(state: Arc<AppState>, certs: Arc<CertReloader>, every: Duration) {
+async fn reload_loop(state: Arc<AppState>, certs: Certificates, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
@@ -419,93 +327,6 @@ async fn reload_loop(state: Arc<AppState>, certs: Arc<CertReloader>, every: Dura
             Err(e) => error!("reload task failed: {e}"),
         }
     }
-}
-
-/// The serving certificate, re-read when its files change (cert-manager
-/// renewals land without a restart).
-#[derive(Debug)]
-struct CertReloader {
-    cert_file: PathBuf,
-    key_file: PathBuf,
-    provider: Arc<CryptoProvider>,
-    current: RwLock<(Vec<u8>, Arc<CertifiedKey>)>,
-}
-
-impl CertReloader {
-    fn load(cert_file: &Path, key_file: &Path, provider: Arc<CryptoProvider>) -> Result<Self, Error> {
-        let (stamp, key) = load_certified_key(cert_file, key_file, &provider)?;
-        Ok(Self {
-            cert_file: cert_file.to_owned(),
-            key_file: key_file.to_owned(),
-            provider,
-            current: RwLock::new((stamp, key)),
-        })
-    }
-
-    fn reload(&self) -> Result<bool, Error> {
-        let stamp = file_stamp(&self.cert_file, &self.key_file)?;
-        if self.current.read().map(|c| c.0 == stamp).unwrap_or(false) {
-            return Ok(false);
-        }
-        let (stamp, key) = load_certified_key(&self.cert_file, &self.key_file, &self.provider)?;
-        if let Ok(mut c) = self.current.write() {
-            *c = (stamp, key);
-        }
-        info!(cert = %self.cert_file.display(), "serving certificate reloaded");
-        Ok(true)
-    }
-}
-
-impl ResolvesServerCert for CertReloader {
-    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.current.read().ok().map(|c| c.1.clone())
-    }
-}
-
-fn file_stamp(cert_file: &Path, key_file: &Path) -> Result<Vec<u8>, Error> {
-    let mut stamp = std::fs::read(cert_file).map_err(|e| Error::io("read", cert_file, e))?;
-    stamp.extend(std::fs::read(key_file).map_err(|e| Error::io("read", key_file, e))?);
-    Ok(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &stamp)
-        .as_ref()
-        .to_vec())
-}
-
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(Error::Tls(format!(
-            "{}: no PEM certificate found",
-            path.display()
-        )));
-    }
-    Ok(certs)
-}
-
-fn load_certified_key(
-    cert_file: &Path,
-    key_file: &Path,
-    provider: &CryptoProvider,
-) -> Result<(Vec<u8>, Arc<CertifiedKey>), Error> {
-    let stamp = file_stamp(cert_file, key_file)?;
-    let certs = read_certificates(cert_file)?;
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| Error::Tls(format!("{}: {e}", key_file.display())))?;
-    let signing_key = provider
-        .key_provider
-        .load_private_key(key)
-        .map_err(|e| Error::Tls(format!("{}: {e}", key_file.display())))?;
-    let certified = CertifiedKey::new(certs, signing_key);
-    certified.keys_match().map_err(|e| {
-        Error::Tls(format!(
-            "{} does not belong to {}: {e}",
-            key_file.display(),
-            cert_file.display()
-        ))
-    })?;
-    Ok((stamp, Arc::new(certified)))
 }
 
 #[cfg(test)]

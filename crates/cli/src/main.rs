@@ -29,6 +29,7 @@ mod config;
 mod node_client;
 mod output;
 mod plugins;
+mod signer_client;
 mod target;
 
 use commands::{
@@ -143,7 +144,14 @@ enum Command {
     /// would be refused now (revoked, unsigned).
     #[command(subcommand)]
     Runtime(runtime::Command),
-    /// Run a service: `signet serve admission|node --config FILE`.
+    /// The signing service's setup and API tokens (`signet signer init`,
+    /// `signet signer token create|revoke|list`).
+    #[command(subcommand)]
+    Signer(commands::signer::Command),
+    /// Check and export the signing service's audit log.
+    #[command(subcommand)]
+    Audit(commands::audit::Command),
+    /// Run a service: `signet serve signer|admission|node --config FILE`.
     #[command(subcommand)]
     Serve(serve::Command),
     /// From nothing: make a sample image, a test key, sign, trust and verify — printing each step.
@@ -175,6 +183,8 @@ fn main() -> ExitCode {
         Command::Serve(cmd) => serve::run(cmd),
         Command::Bundle(cmd) => bundle::run(&config, cmd),
         Command::Runtime(cmd) => runtime::run(cmd),
+        Command::Signer(cmd) => commands::signer::run(cmd),
+        Command::Audit(cmd) => commands::audit::run(cmd),
     };
     match result {
         Ok(code) => code,

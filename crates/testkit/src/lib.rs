@@ -50,5 +50,21 @@ pub mod hostile;
 mod httpd;
 pub mod notation;
 pub mod registry;
+pub mod signer;
 pub mod tls;
 pub mod tsa;
+
+/// The first line a child process prints on `out` (a server announcing its
+/// address), waiting at most `timeout`; empty when none came. The reader
+/// keeps draining `out` afterwards so the child never blocks on a full pipe.
+pub fn read_first_line(out: impl std::io::Read + Send + 'static, timeout: std::time::Duration) -> (String, std::thread::JoinHandle<()>) {
+    use std::io::BufRead as _;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(out).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let _ = tx.send(first);
+        for _ in lines {}
+    });
+    (rx.recv_timeout(timeout).unwrap_or_default(), reader)
+}

@@ -1,6 +1,13 @@
 //! `notation-signet`: a Notary Project plugin (contract 1.0) that signs with
 //! signet's local keys, so `notation sign --plugin signet --id KEY` signs
-//! through signet.
+//! through signet — or, with the plugin config `url=https://signer…`, through
+//! a Signet signing service: `notation sign --plugin signet --id PROFILE
+//! --plugin-config url=https://signer.example.com --plugin-config
+//! repository=registry.example.com/app IMAGE`. The service then builds the
+//! whole envelope (capability `SIGNATURE_GENERATOR.ENVELOPE`), per-job
+//! certificate, job attributes and timestamp included; the credential comes
+//! from `token_file=…` or `$SIGNET_SIGNER_TOKEN`, extra TLS roots from
+//! `ca_file=…`.
 //!
 //! The key id is the name of a key in signet's `signingkeys.json`. The config
 //! directory is the `config_dir` plugin config value, else `$SIGNET_CONFIG`,
@@ -24,6 +31,9 @@ use notary::{
 #[allow(dead_code)]
 #[path = "../config.rs"]
 mod config;
+#[allow(dead_code)]
+#[path = "../signer_client.rs"]
+mod signer_client;
 
 /// The most this plugin reads from stdin.
 const MAX_REQUEST: u64 = 64 * 1024 * 1024;
@@ -101,14 +111,32 @@ fn load(id: &str, plugin_config: &BTreeMap<String, String>) -> Result<(PrivateKe
 fn handle(command: &str, input: &[u8]) -> Result<Vec<u8>, Failure> {
     let out = |v: &dyn erased::Json| v.to_json();
     match command {
-        proto::COMMAND_GET_METADATA => Ok(out(&proto::GetMetadataResponse {
-            name: "signet".into(),
-            description: "Signs with signet's local keys (signingkeys.json)".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            url: "https://github.com/notaryproject/specifications".into(),
-            supported_contract_versions: vec![proto::CONTRACT_VERSION.into()],
-            capabilities: vec![proto::CAPABILITY_SIGNATURE_GENERATOR.into()],
-        })),
+        proto::COMMAND_GET_METADATA => {
+            let req: proto::GetMetadataRequest = if input.iter().all(u8::is_ascii_whitespace) {
+                proto::GetMetadataRequest::default()
+            } else {
+                parse(input)?
+            };
+            // With a service URL the service builds the whole envelope.
+            let capability = if req.plugin_config.contains_key("url") {
+                proto::CAPABILITY_ENVELOPE_GENERATOR
+            } else {
+                proto::CAPABILITY_SIGNATURE_GENERATOR
+            };
+            Ok(out(&proto::GetMetadataResponse {
+                name: "signet".into(),
+                description: "Signs with signet's local keys (signingkeys.json) or through a Signet signing service (plugin config url=…)".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                url: "https://github.com/notaryproject/specifications".into(),
+                supported_contract_versions: vec![proto::CONTRACT_VERSION.into()],
+                capabilities: vec![capability.into()],
+            }))
+        }
+        proto::COMMAND_GENERATE_ENVELOPE => {
+            let req: proto::GenerateEnvelopeRequest = parse(input)?;
+            contract(&req.contract_version)?;
+            remote_envelope(req).map(|r| out(&r))
+        }
         proto::COMMAND_DESCRIBE_KEY => {
             let req: proto::DescribeKeyRequest = parse(input)?;
             contract(&req.contract_version)?;
@@ -149,11 +177,74 @@ fn handle(command: &str, input: &[u8]) -> Result<Vec<u8>, Failure> {
                 certificate_chain: chain,
             }))
         }
-        proto::COMMAND_GENERATE_ENVELOPE | proto::COMMAND_VERIFY_SIGNATURE => Err(validation(format!(
+        proto::COMMAND_VERIFY_SIGNATURE => Err(validation(format!(
             "command {command:?} is not supported by this plugin"
         ))),
         other => Err(validation(format!("unknown command {other:?}"))),
     }
+}
+
+/// `generate-envelope` through the signing service: the key id is the
+/// profile, `repository` (plugin config) what the service's rules match.
+fn remote_envelope(req: proto::GenerateEnvelopeRequest) -> Result<proto::GenerateEnvelopeResponse, Failure> {
+    let config = &req.plugin_config;
+    let Some(url) = config.get("url") else {
+        return Err(validation("generate-envelope needs the plugin config url=<signing service URL>"));
+    };
+    let Some(repository) = config.get("repository") else {
+        return Err(validation(
+            "the signing service authorises per repository: add --plugin-config repository=<registry/repository>",
+        ));
+    };
+    if req.payload_type != notary::envelope::PAYLOAD_CONTENT_TYPE {
+        return Err(validation(format!("payloadType {:?} is not supported", req.payload_type)));
+    }
+    if req.expiry_duration_in_seconds != 0 {
+        return Err(validation(
+            "the signing profile fixes the signature's expiry: leave out --expiry",
+        ));
+    }
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        #[serde(rename = "targetArtifact")]
+        target_artifact: notary::Descriptor,
+    }
+    let payload: Payload = serde_json::from_slice(&req.payload)
+        .map_err(|e| validation(format!("the payload is not a Notary Project payload: {e}")))?;
+    let generic = |e: anyhow::Error| fail(proto::ERROR_CODE_GENERIC, format!("{e:#}"));
+    let client = signer_client::Client::new(
+        url,
+        config.get("token_file").map(std::path::Path::new),
+        config.get("ca_file").map(std::path::Path::new),
+    )
+    .map_err(generic)?;
+    let answer = client
+        .post(
+            "/v1/sign",
+            &serde_json::json!({
+                "profile": req.key_id,
+                "repository": repository,
+                "descriptor": payload.target_artifact,
+            }),
+        )
+        .map_err(|e| fail(proto::ERROR_CODE_ACCESS_DENIED, format!("{e:#}")))?;
+    let signed: signer_client::SignResponse = serde_json::from_value(answer)
+        .map_err(|e| fail(proto::ERROR_CODE_GENERIC, format!("the service's answer: {e}")))?;
+    if signed.envelope_media_type != req.signature_envelope_type {
+        return Err(validation(format!(
+            "profile {:?} produces {} envelopes; sign with the matching --signature-format",
+            req.key_id, signed.envelope_media_type
+        )));
+    }
+    use base64::Engine as _;
+    let envelope = base64::engine::general_purpose::STANDARD
+        .decode(&signed.envelope)
+        .map_err(|e| fail(proto::ERROR_CODE_GENERIC, format!("the envelope is not base64: {e}")))?;
+    Ok(proto::GenerateEnvelopeResponse {
+        signature_envelope: envelope,
+        signature_envelope_type: signed.envelope_media_type,
+        annotations: BTreeMap::new(),
+    })
 }
 
 /// Serialising the protocol's own types cannot fail; this keeps `handle` short.

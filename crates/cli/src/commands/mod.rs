@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod audit;
 pub mod blob;
 pub mod bundle;
 pub mod cert;
@@ -12,7 +13,9 @@ pub mod ls;
 pub mod plugin;
 pub mod policy;
 pub mod quickstart;
+pub mod remote;
 pub mod runtime;
 pub mod serve;
 pub mod sign;
+pub mod signer;
 pub mod verify;

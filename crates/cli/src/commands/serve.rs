@@ -7,6 +7,26 @@ use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// The signing service: signatures for every pipeline, keys for none.
+    ///
+    /// HTTPS JSON API (`/openapi.json`): `POST /v1/sign` with an API token,
+    /// an OIDC JWT or a client certificate; per-job certificates with the
+    /// service's CRL and OCSP responder; a built-in RFC 3161 TSA (`/tsa`);
+    /// jobs, revocation and a hash-chained audit log in SQLite or
+    /// PostgreSQL. SIGTERM stops accepting, fails `/readyz`, finishes the
+    /// requests in flight (each answered job is durable) and writes a last
+    /// audit checkpoint.
+    #[command(after_help = "Examples:
+  signet signer init ./signer && signet serve signer --config ./signer/signer.yaml
+  RUST_LOG=signer=debug signet serve signer --config /etc/signet/signer.yaml
+
+See the README (Signing service) for the configuration file, profiles on
+PKCS#11 tokens, rules, OIDC issuers and revocation.")]
+    Signer {
+        /// The service's configuration file (YAML).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
     /// Kubernetes admission: AdmissionReview webhook (`/validate`, `/mutate`)
     /// and Gatekeeper external-data provider (`/gatekeeper/verify`,
     /// `/gatekeeper/mutate`) over HTTPS.
@@ -53,6 +73,14 @@ node.yaml:
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Signer { config } => {
+            signer::run(&config, |addr| {
+                // Printed on stdout for supervisors and tests that start the
+                // server on port 0.
+                println!("signet signer listening on https://{addr}");
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Node { config } => {
             node::agent::run(&config)?;
             Ok(ExitCode::SUCCESS)

@@ -47,6 +47,8 @@ pub struct Args {
     pub user_metadata: Vec<(String, String)>,
     #[command(flatten)]
     pub timestamp: TimestampArgs,
+    #[command(flatten)]
+    pub remote: crate::commands::remote::RemoteArgs,
     /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
@@ -172,6 +174,16 @@ pub struct Signed {
 pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
     let location = args.artifact.location()?;
     warn_mutable_tag(&location);
+    if args.remote.remote.is_some() {
+        if args.key.is_some() || args.plugin.plugin.is_some() || args.timestamp.timestamp_url.is_some() {
+            bail!("--remote signs with the service's profile and timestamp authority: leave out --key, --plugin and --timestamp-url");
+        }
+        if args.signature_format != "jws" || args.expiry.is_some() {
+            bail!("--remote: the profile fixes the envelope format and expiry; leave out --signature-format and --expiry");
+        }
+        let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
+        return crate::commands::remote::sign(config, &args.artifact, &location, &args.remote, &metadata, args.output);
+    }
     let format = EnvelopeFormat::from_name(&args.signature_format)
         .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;
     let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();

@@ -1,0 +1,422 @@
+//! The service's configuration file (YAML or JSON).
+//!
+//! Paths are relative to the file's directory. Everything is validated
+//! before a port is bound: a bad file exits with a message naming the key.
+
+use std::{net::SocketAddr, path::Path, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+use crate::{
+    Error,
+    auth::{OidcConfig, RuleConfig},
+    keys::KeyConfig,
+};
+
+/// The largest configuration file read.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
+/// `signet serve signer --config FILE`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Config {
+    /// Where to listen (default 127.0.0.1:8443).
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The base URL clients and verifiers reach the service at; CRL
+    /// distribution points and OCSP URLs in per-job certificates point
+    /// under it (default `https://<listen>`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// Serving certificate and optional client CA (mTLS).
+    pub tls: TlsConfig,
+    /// An optional plain-HTTP listener for the public, signed documents
+    /// only — CRLs, OCSP, the TSA, certificate chains — which verifiers
+    /// fetch without trusting the service's TLS certificate (RFC 5280
+    /// distribution points are usually http://). When set, per-job
+    /// certificates point their CRL and OCSP URLs here.
+    #[serde(default)]
+    pub http: Option<HttpConfig>,
+    /// `sqlite:///var/lib/signet/signer.db` (default `sqlite://signer.db`
+    /// next to the configuration) or `postgres://…`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// How callers authenticate besides API tokens and client certificates.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Who may sign what; nothing is allowed that no rule allows.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+    /// The signing profiles.
+    pub profiles: Vec<ProfileConfig>,
+    /// The built-in RFC 3161 timestamp authority (`POST /tsa`).
+    #[serde(default)]
+    pub tsa: Option<TsaConfig>,
+    /// The key that signs audit checkpoints, and how often.
+    pub audit: AuditConfig,
+    /// Request limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// The serving certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+    /// PEM CA for client certificates; enables mTLS identities.
+    #[serde(default, rename = "clientCAFile")]
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// The plain-HTTP listener for public documents.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpConfig {
+    /// Where to listen.
+    pub listen: SocketAddr,
+    /// The base URL verifiers reach it at (default `http://<listen>`).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// Authentication besides API tokens and client certificates.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuthConfig {
+    /// OIDC issuers whose JWTs are accepted (CI systems).
+    #[serde(default)]
+    pub oidc: Vec<OidcConfig>,
+}
+
+/// How a profile gets certificates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Mode {
+    /// A fresh key and leaf certificate per job, issued by the profile's CA
+    /// key (default): revoking a job is a CRL/OCSP entry.
+    #[default]
+    PerJob,
+    /// The profile's key signs every envelope with its one certificate.
+    Fixed,
+}
+
+/// A signing profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProfileConfig {
+    /// The profile's name (`[a-z0-9][a-z0-9._-]*`).
+    pub name: String,
+    /// Bumped when the profile changes; travels in every signature.
+    #[serde(default = "one")]
+    pub version: i64,
+    /// `perJob` (default) or `fixed`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// The key: the CA key (perJob) or the signing key (fixed).
+    pub key: KeyConfig,
+    /// PEM chain of the key's certificate, up to the root: the CA (perJob)
+    /// or the signing certificate (fixed).
+    pub certificate_chain: PathBuf,
+    /// `jws` (default) or `cose`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// `notary.x509` (default) or `notary.x509.signingAuthority`.
+    #[serde(default = "default_scheme")]
+    pub signing_scheme: String,
+    /// perJob: the leaf certificates' subject (default
+    /// `CN=<name>,O=Signet,ST=WA,C=US`; trust policies pin it).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// perJob: the fresh key's type: `ecdsa-p256` (default), `ecdsa-p384`,
+    /// `ecdsa-p521`, `rsa-2048`, `rsa-3072`, `rsa-4096`.
+    #[serde(default = "default_leaf_key")]
+    pub leaf_key: String,
+    /// perJob: how long a leaf certificate is valid (default 24h). The
+    /// built-in TSA timestamps every signature, so it still verifies after
+    /// the leaf expires.
+    #[serde(default = "default_certificate_validity", deserialize_with = "https::duration")]
+    pub certificate_validity: Duration,
+    /// The signature's own expiry (`io.cncf.notary.expiry`); none by default.
+    #[serde(default, deserialize_with = "https::optional_duration")]
+    pub signature_validity: Option<Duration>,
+    /// Timestamp every signature with the built-in TSA (default true when a
+    /// TSA is configured).
+    #[serde(default = "yes")]
+    pub timestamp: bool,
+}
+
+/// The built-in timestamp authority.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TsaConfig {
+    /// The TSA's key.
+    pub key: KeyConfig,
+    /// PEM chain of the TSA certificate (EKU timeStamping), up to its root.
+    pub certificate_chain: PathBuf,
+    /// The TSA policy OID put in every token (default 1.3.6.1.4.1.57264.2.1).
+    #[serde(default = "default_tsa_policy")]
+    pub policy: String,
+}
+
+/// The audit log's checkpoints.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AuditConfig {
+    /// The key that signs checkpoints.
+    pub checkpoint_key: KeyConfig,
+    /// How often the head is checkpointed (default 60s).
+    #[serde(default = "default_checkpoint_interval", deserialize_with = "https::duration")]
+    pub checkpoint_interval: Duration,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Limits {
+    /// The largest request body (default 64 KiB).
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+    /// How long one request may take (default 30s).
+    #[serde(default = "default_request_timeout", deserialize_with = "https::duration")]
+    pub request_timeout: Duration,
+    /// Signing requests in progress at once (default 1024); more wait.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body: default_max_body(),
+            request_timeout: default_request_timeout(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8443))
+}
+fn one() -> i64 {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn default_format() -> String {
+    "jws".into()
+}
+fn default_scheme() -> String {
+    "notary.x509".into()
+}
+fn default_leaf_key() -> String {
+    "ecdsa-p256".into()
+}
+fn default_certificate_validity() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_tsa_policy() -> String {
+    "1.3.6.1.4.1.57264.2.1".into()
+}
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_request_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_concurrency() -> usize {
+    1024
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = read_bounded(path, MAX_CONFIG)?;
+        let mut config: Config = serde_saphyr::from_str(&text).map_err(|e| Error::Config {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve(base);
+        config.check().map_err(|message| Error::Config {
+            path: path.to_owned(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    /// The database URL, with the default filled in.
+    pub fn database_url(&self, base: &Path) -> String {
+        match &self.database {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", base.join("signer.db").display()),
+        }
+    }
+
+    /// The base URL the service is reached at, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("https://{}", self.listen),
+        }
+    }
+
+    /// The base URL of CRLs and OCSP: the plain-HTTP listener's if there is
+    /// one, else [`Config::public_url`].
+    pub fn revocation_url(&self) -> String {
+        match &self.http {
+            Some(HttpConfig { url: Some(u), .. }) => u.trim_end_matches('/').to_owned(),
+            Some(HttpConfig { listen, .. }) => format!("http://{listen}"),
+            None => self.public_url(),
+        }
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        let fix_key = |k: &mut KeyConfig| match k {
+            KeyConfig::File { path } => fix(path),
+            KeyConfig::Pkcs11 { pin_file, .. } => {
+                if let Some(p) = pin_file {
+                    fix(p);
+                }
+            }
+        };
+        fix(&mut self.tls.cert_file);
+        fix(&mut self.tls.key_file);
+        if let Some(p) = &mut self.tls.client_ca_file {
+            fix(p);
+        }
+        for p in &mut self.profiles {
+            fix_key(&mut p.key);
+            fix(&mut p.certificate_chain);
+        }
+        if let Some(t) = &mut self.tsa {
+            fix_key(&mut t.key);
+            fix(&mut t.certificate_chain);
+        }
+        fix_key(&mut self.audit.checkpoint_key);
+        for o in &mut self.auth.oidc {
+            if let Some(p) = &mut o.jwks_file {
+                fix(p);
+            }
+            if let Some(p) = &mut o.jwks_ca_file {
+                fix(p);
+            }
+        }
+        if self.database.is_none() {
+            self.database = Some(format!("sqlite://{}", base.join("signer.db").display()));
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.profiles.is_empty() {
+            return Err("profiles: at least one signing profile is needed".into());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &self.profiles {
+            valid_profile_name(&p.name).map_err(|e| format!("profiles: {e}"))?;
+            if !seen.insert(p.name.as_str()) {
+                return Err(format!("profiles: {:?} is defined twice", p.name));
+            }
+            if p.version < 1 {
+                return Err(format!("profile {:?}: version must be at least 1", p.name));
+            }
+            if notary::envelope::EnvelopeFormat::from_name(&p.format).is_none() {
+                return Err(format!(
+                    "profile {:?}: format {:?} is not jws or cose",
+                    p.name, p.format
+                ));
+            }
+            if notary::envelope::attributes::SigningScheme::from_name(&p.signing_scheme).is_none() {
+                return Err(format!(
+                    "profile {:?}: signingScheme {:?} is not notary.x509 or notary.x509.signingAuthority",
+                    p.name, p.signing_scheme
+                ));
+            }
+            if crate::service::leaf_key_spec(&p.leaf_key).is_none() {
+                return Err(format!(
+                    "profile {:?}: leafKey {:?} is not one of ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096",
+                    p.name, p.leaf_key
+                ));
+            }
+            if p.certificate_validity < Duration::from_secs(60) {
+                return Err(format!(
+                    "profile {:?}: certificateValidity must be at least 1m",
+                    p.name
+                ));
+            }
+        }
+        for r in &self.rules {
+            for profile in &r.profiles {
+                if profile != "*" && !seen.contains(profile.as_str()) {
+                    return Err(format!(
+                        "rule {:?} names profile {profile:?}, which is not defined",
+                        r.name
+                    ));
+                }
+            }
+        }
+        if self.limits.max_body < 1024 {
+            return Err("limits.maxBody must be at least 1024".into());
+        }
+        if self.limits.concurrency == 0 {
+            return Err("limits.concurrency must be at least 1".into());
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!("publicUrl {url:?} must start with https:// or http://"));
+        }
+        if let Some(HttpConfig { url: Some(url), .. }) = &self.http
+            && !url.starts_with("http://")
+        {
+            return Err(format!("http.url {url:?} must start with http://"));
+        }
+        Ok(())
+    }
+}
+
+/// Profile names go into URLs and signatures: `[a-z0-9][a-z0-9._-]{0,63}`.
+pub fn valid_profile_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "profile name {name:?} must be 1-64 characters of a-z, 0-9, '.', '_', '-', starting with a letter or digit"
+        ))
+    }
+}
+
+/// Reads a UTF-8 file of at most `limit` bytes.
+pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<String, Error> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
+    let mut text = String::new();
+    file.take(limit + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io("read", path, e))?;
+    if text.len() as u64 > limit {
+        return Err(Error::Config {
+            path: path.to_owned(),
+            message: format!("larger than {limit} bytes"),
+        });
+    }
+    Ok(text)
+}
