@@ -50,5 +50,6 @@ pub mod hostile;
 mod httpd;
 pub mod notation;
 pub mod registry;
+pub mod softhsm;
 pub mod tls;
 pub mod tsa;
