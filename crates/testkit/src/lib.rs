@@ -51,6 +51,7 @@ mod httpd;
 pub mod notation;
 pub mod registry;
 pub mod signer;
+pub mod softhsm;
 pub mod tls;
 pub mod tsa;
 
