@@ -22,7 +22,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{env_or, run, signet};
+use common::{
+    env_or,
+    load::{Body, Target, closed_loop, open_loop, print_row},
+    run, signet,
+};
 use serde_json::json;
 use testkit::{
     admission::{AdmissionServer, pod_review},
@@ -31,153 +35,10 @@ use testkit::{
 
 const DEADLINE: Duration = Duration::from_secs(8);
 
-struct Stats {
-    n: usize,
-    p50: Duration,
-    p90: Duration,
-    p99: Duration,
-    max: Duration,
-    errors: usize,
-    late: usize,
-}
-
-fn stats(mut latencies: Vec<Duration>, errors: usize) -> Stats {
-    latencies.sort();
-    let at = |q: f64| {
-        let i = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len().max(1)) - 1;
-        latencies.get(i).copied().unwrap_or_default()
-    };
-    Stats {
-        n: latencies.len(),
-        p50: at(0.50),
-        p90: at(0.90),
-        p99: at(0.99),
-        max: latencies.last().copied().unwrap_or_default(),
-        errors,
-        late: latencies.iter().filter(|l| **l > DEADLINE).count(),
-    }
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.3}", d.as_secs_f64() * 1000.0)
-}
-
-fn print_row(name: &str, offered: &str, achieved: f64, s: &Stats) {
-    println!(
-        "| {name} | {offered} | {achieved:.0} | {} | {} | {} | {} | {} | {} | {} |",
-        s.n,
-        ms(s.p50),
-        ms(s.p90),
-        ms(s.p99),
-        ms(s.max),
-        s.errors,
-        s.late
-    );
-}
-
-async fn send(client: &reqwest::Client, url: &str, body: &bytes_body::Body) -> bool {
-    match client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body.0.clone())
-        .send()
-        .await
-    {
-        Ok(r) if r.status().is_success() => match r.bytes().await {
-            Ok(b) => serde_json::from_slice::<serde_json::Value>(&b)
-                .is_ok_and(|doc| doc["response"]["allowed"] == serde_json::Value::Bool(true)),
-            Err(_) => false,
-        },
-        _ => false,
-    }
-}
-
-mod bytes_body {
-    /// A request body shared by every request of a phase.
-    #[derive(Clone)]
-    pub struct Body(pub Vec<u8>);
-}
-
-/// Open loop: `count` requests at `rate` per second, bodies from `bodies` in
-/// turn. A plain thread paces the requests (tokio's timer ticks in whole
-/// milliseconds, which would add up to 1 ms of lateness to each), spawning
-/// each onto the runtime when it is due.
-fn open_loop(
-    rt: &tokio::runtime::Runtime,
-    client: &reqwest::Client,
-    url: &str,
-    bodies: &[bytes_body::Body],
-    rate: f64,
-    count: usize,
-) -> (Stats, f64) {
-    let start = Instant::now() + Duration::from_millis(50);
-    let mut tasks = Vec::with_capacity(count);
-    for i in 0..count {
-        let due = start + Duration::from_secs_f64(i as f64 / rate);
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        let client = client.clone();
-        let url = url.to_owned();
-        let body = bodies[i % bodies.len()].clone();
-        tasks.push(rt.spawn(async move {
-            let ok = send(&client, &url, &body).await;
-            (ok, due.elapsed())
-        }));
-    }
-    let mut latencies = Vec::with_capacity(count);
-    let mut errors = 0;
-    rt.block_on(async {
-        for t in tasks {
-            let (ok, latency) = t.await.unwrap();
-            if !ok {
-                errors += 1;
-            }
-            latencies.push(latency);
-        }
-    });
-    let elapsed = start.elapsed().as_secs_f64();
-    (stats(latencies, errors), count as f64 / elapsed)
-}
-
-/// Closed loop: `concurrency` clients, each sending as soon as its answer came, for `seconds`.
-async fn closed_loop(
-    client: &reqwest::Client,
-    url: &str,
-    body: &bytes_body::Body,
-    concurrency: usize,
-    seconds: f64,
-) -> (Stats, f64) {
-    let end = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let url = url.to_owned();
-        let body = body.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut errors = 0;
-            while Instant::now() < end {
-                let t = Instant::now();
-                if !send(&client, &url, &body).await {
-                    errors += 1;
-                }
-                latencies.push(t.elapsed());
-            }
-            (latencies, errors)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.unwrap();
-        latencies.extend(l);
-        errors += e;
-    }
-    let n = latencies.len() as f64;
-    (stats(latencies, errors), n / started.elapsed().as_secs_f64())
+/// An admission answer that allows the Pod.
+fn allowed(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|doc| doc["response"]["allowed"] == serde_json::Value::Bool(true))
 }
 
 fn main() {
@@ -240,8 +101,15 @@ fn main() {
         .build()
         .unwrap();
     let url = server.url("/validate");
+    let target = Target {
+        client: client.clone(),
+        url: url.clone(),
+        bearer: None,
+        check: allowed,
+        deadline: DEADLINE,
+    };
     let body = |image: &str| {
-        bytes_body::Body(
+        Body(
             pod_review("default", &[("containers", image)])
                 .to_string()
                 .into_bytes(),
@@ -262,8 +130,7 @@ fn main() {
     // Warm the cache and the connection pool.
     let _ = open_loop(
         &runtime,
-        &client,
-        &url,
+        &target,
         std::slice::from_ref(&warm),
         rate.min(500.0),
         (rate.min(500.0) / 2.0) as usize,
@@ -277,12 +144,12 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let count = (rate * seconds) as usize;
-    let (s, achieved) = open_loop(&runtime, &client, &url, std::slice::from_ref(&warm), rate, count);
+    let (s, achieved) = open_loop(&runtime, &target, std::slice::from_ref(&warm), rate, count);
     print_row("warm (cached)", &format!("{rate:.0}"), achieved, &s);
     assert_eq!(s.errors, 0, "warm requests failed");
     assert_eq!(s.late, 0);
 
-    let (s, achieved) = runtime.block_on(closed_loop(&client, &url, &warm, 32, seconds.min(5.0)));
+    let (s, achieved) = runtime.block_on(closed_loop(&target, &warm, 32, seconds.min(5.0)));
     print_row("warm, 32 clients closed loop (peak)", "-", achieved, &s);
     assert_eq!(s.errors, 0);
 
@@ -290,8 +157,7 @@ fn main() {
     let cold_rate = 20.0;
     let (s, achieved) = open_loop(
         &runtime,
-        &client,
-        &url,
+        &target,
         &cold_bodies,
         cold_rate,
         cold_bodies.len(),

@@ -171,15 +171,15 @@ impl SoftHsm {
         );
     }
 
-    /// Runs the ignored tests of the current test binary whose names contain
-    /// `filter` in a child process with `SOFTHSM2_CONF` set to this
-    /// configuration (and `env` added), prints their output, and panics if
-    /// any failed. The child's tests share that process and so one
-    /// `C_Initialize` of the module.
+    /// Runs the test named exactly `filter` of the current test binary again
+    /// in a child process with `SOFTHSM2_CONF` set to this configuration (and
+    /// `env` added), prints its output, and panics if it failed. The test
+    /// tells the two runs apart by `env`; the child's checks share one
+    /// process and so one `C_Initialize` of the module.
     pub fn run_tests_in_child(&self, filter: &str, env: &[(&str, &OsStr)]) {
         let exe = std::env::current_exe().expect("current test binary");
         let mut cmd = Command::new(exe);
-        cmd.args([filter, "--ignored", "--nocapture", "--color", "never"])
+        cmd.args([filter, "--exact", "--nocapture", "--color", "never"])
             .env("SOFTHSM2_CONF", &self.conf);
         for (k, v) in env {
             cmd.env(k, v);

@@ -2,6 +2,8 @@
 //! the `signet` binary they measure.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod load;
+
 use std::{path::Path, process::Command};
 
 /// `$name` parsed, else `default`.

@@ -175,6 +175,11 @@ const KEYS: [(&str, KeySpec); 3] = [
 /// environment variable in-process is `unsafe` (forbidden here).
 #[test]
 fn softhsm_suite() {
+    if std::env::var_os(FIXTURE_ENV).is_some() {
+        // The child process: SOFTHSM2_CONF is set, run every check here.
+        softhsm::run_all();
+        return;
+    }
     let pin = "987654";
     let hsm = testkit::softhsm::SoftHsm::start(TOKEN, pin);
     let fixture = tempfile::tempdir().unwrap();
@@ -191,7 +196,7 @@ fn softhsm_suite() {
     std::fs::write(fixture.path().join("other.pem"), other).unwrap();
     std::fs::write(fixture.path().join("other.pin"), format!("{OTHER_PIN}\n")).unwrap();
     hsm.run_tests_in_child(
-        "keys::tests::softhsm::",
+        "keys::tests::softhsm_suite",
         &[(PIN_ENV, pin.as_ref()), (FIXTURE_ENV, fixture.path().as_os_str())],
     );
 }
@@ -236,8 +241,6 @@ mod softhsm {
         open(&config(TOKEN, label)).unwrap_or_else(|e| panic!("open {label}: {e}"))
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn keys_open_with_their_spec_and_public_key() {
         let f = fixture();
         for (label, spec) in KEYS {
@@ -251,8 +254,6 @@ mod softhsm {
         }
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn two_tokens_and_two_opens_of_one_key_share_the_module() {
         let f = fixture();
         let a = open_key("p256");
@@ -303,8 +304,6 @@ mod softhsm {
         );
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn concurrent_signing_from_many_threads() {
         let f = fixture();
         for (label, spec) in [("p256", KeySpec::Ec(256)), ("rsa3072", KeySpec::Rsa(3072))] {
@@ -341,8 +340,6 @@ mod softhsm {
         );
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn notary_envelopes_signed_on_the_token_verify() {
         let f = fixture();
         for (label, _) in KEYS {
@@ -371,8 +368,6 @@ mod softhsm {
         }
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn wrong_token_label_lists_the_tokens_present() {
         let e = err_text(open(&config("no-such-token", "p256")));
         assert!(e.contains("PKCS#11 token \"no-such-token\" not found"), "{e}");
@@ -382,8 +377,6 @@ mod softhsm {
         );
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn wrong_key_label_lists_the_keys_present() {
         let e = err_text(open(&config(TOKEN, "no-such-key")));
         assert!(
@@ -393,8 +386,6 @@ mod softhsm {
         assert!(e.contains("\"p256\"") && e.contains("\"rsa3072\""), "{e}");
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn wrong_pin_is_refused() {
         let _ = fixture();
         let dir = tempfile::tempdir().unwrap();
@@ -419,8 +410,6 @@ mod softhsm {
         assert_signs(&key, KeySpec::Ec(256));
     }
 
-    #[test]
-    #[ignore = "run by keys::tests::softhsm_suite"]
     fn missing_module_is_reported() {
         let _ = fixture();
         let mut c = config(TOKEN, "p256");
@@ -432,5 +421,25 @@ mod softhsm {
             e.contains("cannot load PKCS#11 module /nonexistent/libpkcs11.so"),
             "{e}"
         );
+    }
+
+    /// Every SoftHSM check, in this process (the child of `softhsm_suite`).
+    pub(super) fn run_all() {
+        eprintln!("softhsm: keys_open_with_their_spec_and_public_key");
+        keys_open_with_their_spec_and_public_key();
+        eprintln!("softhsm: two_tokens_and_two_opens_of_one_key_share_the_module");
+        two_tokens_and_two_opens_of_one_key_share_the_module();
+        eprintln!("softhsm: concurrent_signing_from_many_threads");
+        concurrent_signing_from_many_threads();
+        eprintln!("softhsm: notary_envelopes_signed_on_the_token_verify");
+        notary_envelopes_signed_on_the_token_verify();
+        eprintln!("softhsm: wrong_token_label_lists_the_tokens_present");
+        wrong_token_label_lists_the_tokens_present();
+        eprintln!("softhsm: wrong_key_label_lists_the_keys_present");
+        wrong_key_label_lists_the_keys_present();
+        eprintln!("softhsm: wrong_pin_is_refused");
+        wrong_pin_is_refused();
+        eprintln!("softhsm: missing_module_is_reported");
+        missing_module_is_reported();
     }
 }
