@@ -35,8 +35,8 @@ pub fn crl(
     const VERSION_2: [u8; 3] = [asn1::INTEGER, 1, 1];
     let mut entries = Vec::with_capacity(revoked.len() * 48 + 8);
     for r in revoked {
-        let serial = leaf::check_serial(&r.serial)
-            .map_err(|e| PkiError::Invalid(format!("CRL entry: {e}")))?;
+        let serial =
+            leaf::check_serial(&r.serial).map_err(|e| PkiError::Invalid(format!("CRL entry: {e}")))?;
         let ext = r.reason.map(|reason| {
             let value = asn1::tlv(asn1::ENUMERATED, &[reason.code()]);
             asn1::seq(&[&leaf::extension(&oids::CRL_REASON, false, &value)])

@@ -12,11 +12,7 @@ use const_oid::ObjectIdentifier;
 use notary::crypto::Signer;
 use time::{Duration, OffsetDateTime};
 
-use super::{
-    Issuer, PkiError,
-    asn1,
-    oids, sha1, signature_algorithm, spki_key_bits, x509_signature,
-};
+use super::{Issuer, PkiError, asn1, oids, sha1, signature_algorithm, spki_key_bits, x509_signature};
 
 /// What a per-job leaf certificate says.
 #[derive(Debug, Clone)]
@@ -54,7 +50,11 @@ pub fn issue_leaf(issuer: &Issuer, req: &LeafRequest) -> Result<Vec<u8>, PkiErro
         false,
         &asn1::seq(&[&asn1::oid(&oids::KP_CODE_SIGNING)]),
     ));
-    exts.push(extension(&oids::SUBJECT_KEY_ID, false, &asn1::octets(&sha1(key_bits))));
+    exts.push(extension(
+        &oids::SUBJECT_KEY_ID,
+        false,
+        &asn1::octets(&sha1(key_bits)),
+    ));
     exts.push(authority_key_id(issuer.key_id()));
     if let Some(url) = req.crl_url {
         exts.push(crl_distribution_point(url)?);
@@ -203,7 +203,9 @@ fn check_uri(url: &str, what: &str) -> Result<(), PkiError> {
     if ok {
         Ok(())
     } else {
-        Err(PkiError::Invalid(format!("{what} {url:?} is not an absolute ASCII URI")))
+        Err(PkiError::Invalid(format!(
+            "{what} {url:?} is not an absolute ASCII URI"
+        )))
     }
 }
 
@@ -227,7 +229,9 @@ fn ocsp_access(url: &str) -> Result<Vec<u8>, PkiError> {
 pub(crate) fn check_serial(serial: &[u8]) -> Result<Vec<u8>, PkiError> {
     let m = asn1::strip_zeros(serial);
     if m.is_empty() {
-        return Err(PkiError::Invalid("serial number must be positive (it is zero or empty)".into()));
+        return Err(PkiError::Invalid(
+            "serial number must be positive (it is zero or empty)".into(),
+        ));
     }
     // 20 octets of INTEGER content, sign byte included (RFC 5280 4.1.2.2).
     let content_len = m.len() + usize::from(m.first().is_some_and(|b| b & 0x80 != 0));
@@ -246,7 +250,9 @@ fn check_validity(not_before: OffsetDateTime, not_after: OffsetDateTime) -> Resu
         )));
     }
     if not_before.year() < 1950 || not_after.year() > 9999 {
-        return Err(PkiError::Invalid("validity: dates must lie in years 1950–9999".into()));
+        return Err(PkiError::Invalid(
+            "validity: dates must lie in years 1950–9999".into(),
+        ));
     }
     Ok(())
 }
@@ -385,11 +391,17 @@ fn is_printable(c: char) -> bool {
     c.is_ascii_alphanumeric() || " '()+,-./:=?".contains(c)
 }
 
+/// Serial (INTEGER content), issuer Name DER, subject key identifier.
+pub(crate) type CertParts = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 /// A certificate's serial (INTEGER content), issuer Name DER and subject key identifier, if any.
-pub(crate) fn cert_parts(cert: &[u8]) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), PkiError> {
+pub(crate) fn cert_parts(cert: &[u8]) -> Result<CertParts, PkiError> {
     let bad = |e: String| PkiError::Certificate(e);
     let outer = asn1::single(cert, asn1::SEQUENCE, "Certificate").map_err(bad)?;
-    let tbs = outer.reader().expect(asn1::SEQUENCE, "TBSCertificate").map_err(bad)?;
+    let tbs = outer
+        .reader()
+        .expect(asn1::SEQUENCE, "TBSCertificate")
+        .map_err(bad)?;
     let mut r = tbs.reader();
     r.optional(asn1::ctx(0)).map_err(bad)?;
     let serial = r.integer("serialNumber").map_err(bad)?.to_vec();

@@ -294,7 +294,9 @@ impl fmt::Debug for Issuer {
 }
 
 pub(crate) fn sha1(data: &[u8]) -> Vec<u8> {
-    digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref().to_vec()
+    digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, data)
+        .as_ref()
+        .to_vec()
 }
 
 pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
@@ -302,7 +304,9 @@ pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
 }
 
 /// The AlgorithmIdentifier DER and hash for a signer's key spec.
-pub(crate) fn signature_algorithm(spec: KeySpec) -> Result<(Vec<u8>, SignatureHash, SignatureAlgorithm), PkiError> {
+pub(crate) fn signature_algorithm(
+    spec: KeySpec,
+) -> Result<(Vec<u8>, SignatureHash, SignatureAlgorithm), PkiError> {
     let alg = spec
         .signature_algorithm()
         .map_err(|e| PkiError::Issuer(format!("unsupported key {spec}: {e}")))?;
@@ -376,9 +380,7 @@ impl Issuer {
         let spec = signer.key_spec();
         let (signature_alg, hash, algorithm) = signature_algorithm(spec)?;
         let probe = b"signet issuer key probe";
-        let sig = signer
-            .sign(probe)
-            .map_err(|e| PkiError::Signing(e.to_string()))?;
+        let sig = signer.sign(probe).map_err(|e| PkiError::Signing(e.to_string()))?;
         notary::crypto::verify(algorithm, &spki, probe, &sig).map_err(|_| {
             PkiError::Issuer(format!(
                 "the signer's key ({spec}) is not the key of certificate {:?}",

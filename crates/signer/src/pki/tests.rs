@@ -2,13 +2,7 @@
 //! End-to-end checks of the PKI module against notary's verifier and the
 //! `openssl` CLI.
 
-use std::{
-    collections::BTreeMap,
-    path::Path,
-    process::Command,
-    sync::Arc,
-    time::Instant,
-};
+use std::{collections::BTreeMap, path::Path, process::Command, sync::Arc, time::Instant};
 
 use notary::{
     Descriptor,
@@ -103,7 +97,13 @@ fn tsa(root: &Issuer) -> Tsa {
 
 #[test]
 fn leaf_chains_validate_for_code_signing() {
-    for spec in [KeySpec::Ec(256), KeySpec::Ec(384), KeySpec::Ec(521), KeySpec::Rsa(2048), KeySpec::Rsa(3072)] {
+    for spec in [
+        KeySpec::Ec(256),
+        KeySpec::Ec(384),
+        KeySpec::Ec(521),
+        KeySpec::Rsa(2048),
+        KeySpec::Rsa(3072),
+    ] {
         let issuer = ca(spec);
         let leaf = job(&issuer, 0x42);
         let chain = [cert(&leaf.cert), cert(&issuer.certificate)];
@@ -145,12 +145,30 @@ fn leaf_request_checks() {
     };
     assert!(issue_leaf(&issuer, &ok).is_ok());
     for bad in [
-        LeafRequest { serial: &[0], ..ok.clone() },
-        LeafRequest { serial: &[0x80; 20], ..ok.clone() },
-        LeafRequest { subject: "CN", ..ok.clone() },
-        LeafRequest { public_key_spki: b"junk", ..ok.clone() },
-        LeafRequest { not_after: t, ..ok.clone() },
-        LeafRequest { crl_url: Some("not a url"), ..ok.clone() },
+        LeafRequest {
+            serial: &[0],
+            ..ok.clone()
+        },
+        LeafRequest {
+            serial: &[0x80; 20],
+            ..ok.clone()
+        },
+        LeafRequest {
+            subject: "CN",
+            ..ok.clone()
+        },
+        LeafRequest {
+            public_key_spki: b"junk",
+            ..ok.clone()
+        },
+        LeafRequest {
+            not_after: t,
+            ..ok.clone()
+        },
+        LeafRequest {
+            crl_url: Some("not a url"),
+            ..ok.clone()
+        },
     ] {
         assert!(issue_leaf(&issuer, &bad).is_err(), "{bad:?}");
     }
@@ -213,7 +231,9 @@ impl RevocationChecker for CrlChecker {
                 Some(parent) => match crl_check(c, parent, &crl, None, self.at) {
                     Ok(CrlVerdict::Good) => NotaryStatus::Good,
                     Ok(CrlVerdict::Revoked { .. }) => NotaryStatus::Revoked { detail: "CRL".into() },
-                    Err(e) => NotaryStatus::Unknown { detail: e.to_string() },
+                    Err(e) => NotaryStatus::Unknown {
+                        detail: e.to_string(),
+                    },
                 },
             })
             .collect()
@@ -272,7 +292,14 @@ fn envelopes_verify_and_crl_revocation_is_honoured() {
                 (vec![other.clone()], true),
                 (vec![other.clone(), this.clone()], false),
             ] {
-                let crl_der = crl(&issuer, 7, t - Duration::minutes(1), t + Duration::hours(1), &revoked).unwrap();
+                let crl_der = crl(
+                    &issuer,
+                    7,
+                    t - Duration::minutes(1),
+                    t + Duration::hours(1),
+                    &revoked,
+                )
+                .unwrap();
                 let checker = CrlChecker { crl: crl_der, at: t };
                 let store = Store(issuer.certificate.clone());
                 let policy = policy();
@@ -288,12 +315,19 @@ fn envelopes_verify_and_crl_revocation_is_honoured() {
                         user_metadata: &none,
                     });
                 if expect_ok {
-                    assert_eq!(outcome.verdict, Verdict::Verified, "{spec} {format:?}: {outcome:#?}");
+                    assert_eq!(
+                        outcome.verdict,
+                        Verdict::Verified,
+                        "{spec} {format:?}: {outcome:#?}"
+                    );
                 } else {
                     assert!(
                         matches!(
                             &outcome.verdict,
-                            Verdict::Failed { check: ValidationType::Revocation, .. }
+                            Verdict::Failed {
+                                check: ValidationType::Revocation,
+                                ..
+                            }
                         ),
                         "{spec} {format:?}: {outcome:#?}"
                     );
@@ -352,14 +386,29 @@ fn ocsp_round_trip_with_notary() {
             assert_eq!(id.serial, leaf.serial);
             assert!(!ca(KeySpec::Ec(256)).issued(id));
 
-            let good = ocsp_response(&issuer, &[(id.clone(), CertStatus::Good)], t, t + Duration::hours(1), None)
-                .unwrap();
-            assert_eq!(check_response(&good, &leaf_cert, &ca_cert, t).unwrap(), OcspVerdict::Good);
+            let good = ocsp_response(
+                &issuer,
+                &[(id.clone(), CertStatus::Good)],
+                t,
+                t + Duration::hours(1),
+                None,
+            )
+            .unwrap();
+            assert_eq!(
+                check_response(&good, &leaf_cert, &ca_cert, t).unwrap(),
+                OcspVerdict::Good
+            );
 
             let at = t - Duration::minutes(2);
             let revoked = ocsp_response(
                 &issuer,
-                &[(id.clone(), CertStatus::Revoked { at, reason: Some(Reason::KeyCompromise) })],
+                &[(
+                    id.clone(),
+                    CertStatus::Revoked {
+                        at,
+                        reason: Some(Reason::KeyCompromise),
+                    },
+                )],
                 t,
                 t + Duration::hours(1),
                 None,
@@ -372,9 +421,18 @@ fn ocsp_round_trip_with_notary() {
                     reason: Some(x509_cert::ext::pkix::CrlReason::KeyCompromise)
                 }
             );
-            let unknown =
-                ocsp_response(&issuer, &[(id.clone(), CertStatus::Unknown)], t, t + Duration::hours(1), None).unwrap();
-            assert_eq!(check_response(&unknown, &leaf_cert, &ca_cert, t).unwrap(), OcspVerdict::Unknown);
+            let unknown = ocsp_response(
+                &issuer,
+                &[(id.clone(), CertStatus::Unknown)],
+                t,
+                t + Duration::hours(1),
+                None,
+            )
+            .unwrap();
+            assert_eq!(
+                check_response(&unknown, &leaf_cert, &ca_cert, t).unwrap(),
+                OcspVerdict::Unknown
+            );
         }
     }
 }
@@ -386,7 +444,10 @@ fn ocsp_errors_and_nonce() {
     let leaf = job(&issuer, 0x45);
     let (leaf_cert, ca_cert) = (cert(&leaf.cert), cert(&issuer.certificate));
     assert!(check_response(&err, &leaf_cert, &ca_cert, now()).is_err());
-    assert_eq!(ocsp_error(OcspErrorStatus::MalformedRequest), [0x30, 3, 0x0a, 1, 1]);
+    assert_eq!(
+        ocsp_error(OcspErrorStatus::MalformedRequest),
+        [0x30, 3, 0x0a, 1, 1]
+    );
 
     // A request with a nonce extension, as OpenSSL sends it.
     let plain = ocsp_request(&leaf_cert, &ca_cert, CertIdHash::Sha1).unwrap();
@@ -403,10 +464,16 @@ fn ocsp_errors_and_nonce() {
         req.nonce.as_deref(),
     )
     .unwrap();
-    assert_eq!(check_response(&resp, &leaf_cert, &ca_cert, t).unwrap(), OcspVerdict::Good);
+    assert_eq!(
+        check_response(&resp, &leaf_cert, &ca_cert, t).unwrap(),
+        OcspVerdict::Good
+    );
     let mut echoed = asn1::oid(&const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.2"));
     echoed.extend(asn1::octets(&nonce_value));
-    assert!(resp.windows(echoed.len()).any(|w| w == echoed), "nonce not echoed");
+    assert!(
+        resp.windows(echoed.len()).any(|w| w == echoed),
+        "nonce not echoed"
+    );
 }
 
 /// Adds `requestExtensions [2] { nonce }` to an unsigned OCSPRequest.
@@ -432,10 +499,16 @@ fn timestamps_verify_with_notary() {
         let signature = b"the signature bytes";
         let t = now();
         let token = timestamp_token(&tsa, TimestampHash::Sha256, &sha256(signature), &[7; 8], t).unwrap();
-        let verified = Rfc3161Verifier.verify(&token, signature, &[cert(&root.certificate)]).unwrap();
+        let verified = Rfc3161Verifier
+            .verify(&token, signature, &[cert(&root.certificate)])
+            .unwrap();
         assert_eq!(verified.timestamp.time, t);
         assert_eq!(verified.tsa_chain.len(), 2);
-        assert!(Rfc3161Verifier.verify(&token, b"other", &[cert(&root.certificate)]).is_err());
+        assert!(
+            Rfc3161Verifier
+                .verify(&token, b"other", &[cert(&root.certificate)])
+                .is_err()
+        );
 
         // Request/response round trip with notary's client side.
         let req = notary::timestamp::TimestampRequest::new(b"content").unwrap();
@@ -457,9 +530,11 @@ fn timestamps_verify_with_notary() {
         let err = timestamp_response(&tsa, &parsed, &[1], t).unwrap_err();
         assert_eq!(err.tsa_failure(), Some(TsaFailure::UnacceptedPolicy));
         let rejection = timestamp_rejection(TsaFailure::BadAlg);
-        assert!(notary::timestamp::TimestampResponse::parse(&rejection)
-            .and_then(|r| r.validate(&req))
-            .is_err());
+        assert!(
+            notary::timestamp::TimestampResponse::parse(&rejection)
+                .and_then(|r| r.validate(&req))
+                .is_err()
+        );
     }
 }
 
@@ -479,7 +554,9 @@ fn timestamp_request_hashes() {
     req.message_imprint.hash_algorithm = "2.16.840.1.101.3.4.2.3".into();
     req.message_imprint.hashed_message = vec![0; 64];
     assert_eq!(
-        parse_timestamp_request(&req.to_der().unwrap()).unwrap().hash_algorithm,
+        parse_timestamp_request(&req.to_der().unwrap())
+            .unwrap()
+            .hash_algorithm,
         TimestampHash::Sha512
     );
 }
@@ -507,7 +584,10 @@ fn parsers_survive_garbage() {
         &ocsp_request(&cert(&leaf.cert), &cert(&issuer.certificate), CertIdHash::Sha256).unwrap(),
         &asn1::octets(&[1; 16]),
     );
-    let ts_valid = notary::timestamp::TimestampRequest::new(b"x").unwrap().to_der().unwrap();
+    let ts_valid = notary::timestamp::TimestampRequest::new(b"x")
+        .unwrap()
+        .to_der()
+        .unwrap();
     assert!(parse_ocsp_request(&ocsp_valid).is_ok());
     assert!(parse_timestamp_request(&ts_valid).is_ok());
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -534,7 +614,7 @@ fn parsers_survive_garbage() {
     for _ in 0..20000 {
         let n = (rng.next() % 200) as usize;
         let mut junk = rng.bytes(n);
-        if rng.next() % 2 == 0
+        if rng.next().is_multiple_of(2)
             && let Some(b) = junk.first_mut()
         {
             *b = 0x30;
@@ -607,16 +687,27 @@ fn openssl_accepts_everything() {
             revoked_at: t - Duration::minutes(1),
             reason: Some(Reason::KeyCompromise),
         }];
-        std::fs::write(d.join("crl.der"), crl(&issuer, 5, t, t + Duration::hours(1), &revoked).unwrap()).unwrap();
-        let (ok, text) = openssl(d, &["crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-noout", "-text"])
-            .unwrap();
+        std::fs::write(
+            d.join("crl.der"),
+            crl(&issuer, 5, t, t + Duration::hours(1), &revoked).unwrap(),
+        )
+        .unwrap();
+        let (ok, text) = openssl(
+            d,
+            &[
+                "crl", "-inform", "DER", "-in", "crl.der", "-CAfile", "ca.pem", "-noout", "-text",
+            ],
+        )
+        .unwrap();
         assert!(ok && text.contains("verify OK"), "{spec}: {text}");
         assert!(text.contains("Key Compromise"), "{text}");
 
         // OCSP: an openssl request (with nonce), our responses.
         let (ok, text) = openssl(
             d,
-            &["ocsp", "-issuer", "ca.pem", "-cert", "leaf.pem", "-reqout", "req.der"],
+            &[
+                "ocsp", "-issuer", "ca.pem", "-cert", "leaf.pem", "-reqout", "req.der",
+            ],
         )
         .unwrap();
         assert!(ok, "{text}");
@@ -645,15 +736,29 @@ fn openssl_accepts_everything() {
             let (ok, text) = openssl(
                 d,
                 &[
-                    "ocsp", "-respin", "resp.der", "-reqin", "req.der", "-no_nonce", "-CAfile", "ca.pem", "-issuer", "ca.pem",
-                    "-cert", "leaf.pem", "-resp_text",
+                    "ocsp",
+                    "-respin",
+                    "resp.der",
+                    "-reqin",
+                    "req.der",
+                    "-no_nonce",
+                    "-CAfile",
+                    "ca.pem",
+                    "-issuer",
+                    "ca.pem",
+                    "-cert",
+                    "leaf.pem",
+                    "-resp_text",
                 ],
             )
             .unwrap();
             assert!(ok, "{spec}: {text}");
             assert!(text.contains("Response verify OK"), "{spec}: {text}");
             assert!(text.contains(word), "{spec}: {text}");
-            assert!(!text.contains("Nonce Verify error") && !text.contains("WARNING"), "{spec}: {text}");
+            assert!(
+                !text.contains("Nonce Verify error") && !text.contains("WARNING"),
+                "{spec}: {text}"
+            );
         }
 
         // TSA.
@@ -662,7 +767,9 @@ fn openssl_accepts_everything() {
         std::fs::write(d.join("data.txt"), b"some data to timestamp\n").unwrap();
         let (ok, text) = openssl(
             d,
-            &["ts", "-query", "-data", "data.txt", "-sha256", "-cert", "-out", "tsq.der"],
+            &[
+                "ts", "-query", "-data", "data.txt", "-sha256", "-cert", "-out", "tsq.der",
+            ],
         )
         .unwrap();
         assert!(ok, "{text}");
@@ -673,7 +780,15 @@ fn openssl_accepts_everything() {
         let (ok, text) = openssl(
             d,
             &[
-                "ts", "-verify", "-in", "tsr.der", "-queryfile", "tsq.der", "-CAfile", "ca.pem", "-untrusted",
+                "ts",
+                "-verify",
+                "-in",
+                "tsr.der",
+                "-queryfile",
+                "tsq.der",
+                "-CAfile",
+                "ca.pem",
+                "-untrusted",
                 "tsa.pem",
             ],
         )
@@ -681,12 +796,26 @@ fn openssl_accepts_everything() {
         assert!(ok && text.contains("Verification: OK"), "{spec}: {text}");
         let (ok, text) = openssl(
             d,
-            &["ts", "-verify", "-in", "tsr.der", "-data", "data.txt", "-CAfile", "ca.pem", "-untrusted", "tsa.pem"],
+            &[
+                "ts",
+                "-verify",
+                "-in",
+                "tsr.der",
+                "-data",
+                "data.txt",
+                "-CAfile",
+                "ca.pem",
+                "-untrusted",
+                "tsa.pem",
+            ],
         )
         .unwrap();
         assert!(ok && text.contains("Verification: OK"), "{spec}: {text}");
         std::fs::write(d.join("rej.der"), timestamp_rejection(TsaFailure::BadAlg)).unwrap();
         let (_, text) = openssl(d, &["ts", "-reply", "-in", "rej.der", "-text"]).unwrap();
-        assert!(text.contains("Rejected") && text.contains("unrecognized or unsupported algorithm"), "{text}");
+        assert!(
+            text.contains("Rejected") && text.contains("unrecognized or unsupported algorithm"),
+            "{text}"
+        );
     }
 }
