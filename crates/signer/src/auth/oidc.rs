@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -39,6 +39,8 @@ pub const MAX_JWKS_SIZE: u64 = 1024 * 1024;
 pub const JWKS_FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// An unknown kid refetches the JWKS at most this often.
 pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The largest clock-skew leeway a configuration may set.
+pub const MAX_LEEWAY: Duration = Duration::from_secs(600);
 /// The JWS algorithms accepted in a token's header.
 pub const ACCEPTED_ALGORITHMS: [&str; 9] = [
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
@@ -503,7 +505,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 // ---------------------------------------------------------------------------
 // The verifier
 
-struct FetchState {
+struct FetchTimes {
     /// When the key set in use was loaded.
     loaded_at: Instant,
     /// The last reload attempt, successful or not.
@@ -517,7 +519,9 @@ pub struct OidcVerifier {
     config: OidcConfig,
     source: Source,
     keys: RwLock<Arc<KeySet>>,
-    fetch: tokio::sync::Mutex<FetchState>,
+    times: Mutex<FetchTimes>,
+    /// Held while (re)loading the JWKS, so loads never overlap.
+    fetching: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for OidcVerifier {
@@ -537,6 +541,12 @@ impl OidcVerifier {
                 "an OIDC issuer needs a non-empty issuer and audience".into(),
             ));
         }
+        if config.leeway > MAX_LEEWAY {
+            return Err(AuthError::Config(format!(
+                "OIDC issuer {:?}: leeway {:?} is more than the allowed {:?}",
+                config.issuer, config.leeway, MAX_LEEWAY
+            )));
+        }
         if config.subject_claim.as_deref() == Some("") {
             return Err(AuthError::Config(format!(
                 "OIDC issuer {:?}: subjectClaim is empty",
@@ -550,11 +560,12 @@ impl OidcVerifier {
             config,
             source,
             keys: RwLock::new(Arc::new(keys)),
-            fetch: tokio::sync::Mutex::new(FetchState {
+            times: Mutex::new(FetchTimes {
                 loaded_at: now,
                 attempted_at: now,
                 kid_refetch_at: None,
             }),
+            fetching: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -567,60 +578,62 @@ impl OidcVerifier {
         Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    fn install(&self, keys: KeySet) {
-        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+    fn times(&self) -> std::sync::MutexGuard<'_, FetchTimes> {
+        self.times.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stale(&self) -> bool {
+        let interval = self.config.refresh.max(Duration::from_secs(1));
+        let times = self.times();
+        times.loaded_at.elapsed() >= interval
+            && times.attempted_at.elapsed() >= MIN_REFETCH_INTERVAL.min(interval)
+    }
+
+    /// Loads the JWKS and installs it; on failure the old keys stay.
+    async fn reload(&self, why: &str) {
+        self.times().attempted_at = Instant::now();
+        match self.source.load().await {
+            Ok(keys) => {
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+                self.times().loaded_at = Instant::now();
+            }
+            Err(e) => tracing::warn!(issuer = %self.config.issuer, "{why}: keeping the old JWKS: {e}"),
+        }
     }
 
     /// Reloads the JWKS when it is older than `refresh` (attempts at most
-    /// every 30 s while the source is failing; the old keys stay in use).
+    /// every 30 s while the source is failing). Requests never wait for a
+    /// periodic reload: while one is under way they use the current keys.
     async fn refresh_if_stale(&self) {
-        let interval = self.config.refresh.max(Duration::from_secs(1));
-        {
-            let state = self.fetch.lock().await;
-            if state.loaded_at.elapsed() < interval
-                || state.attempted_at.elapsed() < MIN_REFETCH_INTERVAL.min(interval)
-            {
-                return;
-            }
+        if !self.stale() {
+            return;
         }
-        let mut state = self.fetch.lock().await;
-        if state.loaded_at.elapsed() < interval {
-            return; // another request reloaded it meanwhile
-        }
-        state.attempted_at = Instant::now();
-        match self.source.load().await {
-            Ok(keys) => {
-                self.install(keys);
-                state.loaded_at = Instant::now();
-            }
-            Err(e) => tracing::warn!(issuer = %self.config.issuer, "keeping the old JWKS: {e}"),
+        let Ok(_guard) = self.fetching.try_lock() else {
+            return;
+        };
+        if self.stale() {
+            self.reload("periodic JWKS reload").await;
         }
     }
 
-    /// An unknown kid: refetch once (rate-limited) unless someone else just did.
+    /// An unknown kid: refetch once, at most every 30 s, unless a concurrent
+    /// request has just brought the kid in.
     async fn refetch_for_kid(&self, kid: &str) {
-        let mut state = self.fetch.lock().await;
+        let _guard = self.fetching.lock().await;
         if self.snapshot().keys.iter().any(|k| k.kid.as_deref() == Some(kid)) {
             return;
         }
-        if state
-            .kid_refetch_at
-            .is_some_and(|t| t.elapsed() < MIN_REFETCH_INTERVAL)
         {
-            return;
-        }
-        let now = Instant::now();
-        state.kid_refetch_at = Some(now);
-        state.attempted_at = now;
-        match self.source.load().await {
-            Ok(keys) => {
-                self.install(keys);
-                state.loaded_at = Instant::now();
+            let mut times = self.times();
+            if times
+                .kid_refetch_at
+                .is_some_and(|t| t.elapsed() < MIN_REFETCH_INTERVAL)
+            {
+                return;
             }
-            Err(e) => {
-                tracing::warn!(issuer = %self.config.issuer, "refetching the JWKS for an unknown kid: {e}")
-            }
+            times.kid_refetch_at = Some(Instant::now());
         }
+        self.reload("refetching the JWKS for an unknown kid").await;
     }
 
     /// Verifies `jwt` and maps it to an [`Identity`] (method `oidc`, subject

@@ -538,6 +538,14 @@ async fn configuration_checks() {
         assert!(e.to_string().contains("must be https://"), "{url}: {e}");
         assert_eq!(e.status(), 500);
     }
+    let e = OidcVerifier::new(config(json!({ "jwksFile": "/x", "leeway": "2h" })))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("leeway 7200s is more than the allowed 600s"),
+        "{e}"
+    );
     let c =
         config(json!({ "jwksFile": "/x", "leeway": "2m", "refresh": "1h", "subjectClaim": "repository" }));
     assert_eq!(c.leeway, Duration::from_secs(120));
@@ -640,4 +648,57 @@ async fn several_issuers() {
     .await
     .unwrap_err();
     assert!(e.to_string().contains("configured twice"), "{e}");
+}
+
+#[tokio::test]
+async fn periodic_refresh_drops_removed_keys() {
+    let (a, b) = (es256("a"), es256("b"));
+    let server = serve(jwks(&[&a])).await;
+    let v = OidcVerifier::new(config(json!({ "jwksUrl": server.url, "refresh": "1s" })))
+        .await
+        .unwrap();
+    assert!(v.verify(&sign(&a, &claims())).await.is_ok());
+    server.body.lock().unwrap().1 = jwks(&[&b]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The periodic reload brings b in (no kid refetch needed) …
+    assert!(v.verify(&sign(&b, &claims())).await.is_ok());
+    assert_eq!(server.hits.load(Ordering::SeqCst), 2);
+    // … and drops a: refused after one kid refetch.
+    assert!(
+        refused(&v, &sign(&a, &claims()))
+            .await
+            .starts_with("unknown signing key kid=\"a\"")
+    );
+    assert_eq!(server.hits.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn eddsa_and_pss_keys() {
+    use aws_lc_rs::signature::Ed25519KeyPair;
+    let pair = Ed25519KeyPair::generate().unwrap();
+    let pkcs8 = pair.to_pkcs8v1().unwrap();
+    let ed = TestKey {
+        kid: "ed".into(),
+        alg: Algorithm::EdDSA,
+        enc: EncodingKey::from_ed_der(pkcs8.as_ref()),
+        jwk: json!({ "kty": "OKP", "crv": "Ed25519", "kid": "ed", "x": URL_SAFE_NO_PAD.encode(pair.public_key().as_ref()) }),
+        public_der: Vec::new(),
+    };
+    // An RSA JWK without alg serves every RSA algorithm, PSS included.
+    let mut rsa = rs256("rsa");
+    rsa.jwk.as_object_mut().unwrap().remove("alg");
+    rsa.alg = Algorithm::PS256;
+    let f = with_file(&[&ed, &rsa]).await;
+    assert!(f.verifier.verify(&sign(&ed, &claims())).await.is_ok());
+    assert!(f.verifier.verify(&sign(&rsa, &claims())).await.is_ok());
+    rsa.alg = Algorithm::RS512;
+    assert!(f.verifier.verify(&sign(&rsa, &claims())).await.is_ok());
+    // EdDSA header naming the RSA key.
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some("rsa".into());
+    let wrong = jsonwebtoken::encode(&header, &claims(), &ed.enc).unwrap();
+    assert_eq!(
+        refused(&f.verifier, &wrong).await,
+        "alg EdDSA does not fit the signing key kid=\"rsa\" (RSA)"
+    );
 }
