@@ -20,7 +20,7 @@
 pub mod config;
 pub mod engine;
 pub mod gatekeeper;
-pub mod glob;
+pub use oci::glob;
 pub mod metrics;
 pub mod policy;
 pub mod review;
