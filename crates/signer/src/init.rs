@@ -80,12 +80,14 @@ pub async fn init(dir: &Path, listen: std::net::SocketAddr) -> Result<Initialize
 
     // The profile's CA: a generated test CA.
     let ca_key = key_file(dir, "keys/ca.key", KeySpec::Ec(256))?;
-    let ca = pki::generate_ca("CN=Signet Dev Signing CA,O=Signet Dev,ST=WA,C=US", &ca_key, ten_years).map_err(gen_err)?;
+    let ca_spki = ca_key.public_key_spki_der().map_err(gen_err)?;
+    let ca = pki::generate_ca("CN=Signet Dev Signing CA,O=Signet Dev,ST=WA,C=US", &ca_key, &ca_spki, ten_years).map_err(gen_err)?;
     write(&dir.join("certs/ca.pem"), pem(&ca), false)?;
 
     // The TSA: a root and a timestamping leaf.
     let tsa_root_key = PrivateKey::generate(KeySpec::Ec(256)).map_err(gen_err)?;
-    let tsa_root = pki::generate_ca("CN=Signet Dev TSA Root,O=Signet Dev,ST=WA,C=US", &tsa_root_key, ten_years).map_err(gen_err)?;
+    let tsa_root_spki = tsa_root_key.public_key_spki_der().map_err(gen_err)?;
+    let tsa_root = pki::generate_ca("CN=Signet Dev TSA Root,O=Signet Dev,ST=WA,C=US", &tsa_root_key, &tsa_root_spki, ten_years).map_err(gen_err)?;
     let tsa_key = key_file(dir, "keys/tsa.key", KeySpec::Ec(256))?;
     let tsa_root_issuer = pki::Issuer::new(vec![tsa_root.clone()], std::sync::Arc::new(tsa_root_key)).map_err(gen_err)?;
     let tsa_spki = tsa_key.public_key_spki_der().map_err(gen_err)?;

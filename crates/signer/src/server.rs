@@ -293,10 +293,11 @@ async fn identify(state: &AppState, headers: &HeaderMap, peer: &PeerCertificates
                 "the bearer credential is not an API token (sgt_…) and no OIDC issuer is configured",
             ));
         };
-        return oidc
-            .verify(bearer)
-            .await
-            .map_err(|e| ApiError::unauthenticated(format!("OIDC token refused: {e}")));
+        return oidc.verify(bearer).await.map_err(|e| {
+            let status = e.status();
+            let code = if status == 401 { "unauthenticated" } else { "unavailable" };
+            ApiError::new(status, code, format!("OIDC token refused: {e}"))
+        });
     }
     if let Some(leaf) = peer.leaf() {
         return auth::identity_from_certificate(leaf)
@@ -837,17 +838,22 @@ async fn timestamp(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
             format!("the body must be application/timestamp-query, not {ct}"),
         ));
     }
-    let reply = match pki::parse_timestamp_request(&body) {
+    let answer = match pki::parse_timestamp_request(&body) {
         Ok(req) => {
             let serial = crate::service::random_serial();
             tokio::task::spawn_blocking(move || pki::timestamp_response(&tsa, &req, &serial, OffsetDateTime::now_utc()))
                 .await
                 .map_err(|e| ApiError::internal(e.to_string()))?
-                .map_err(|e| ApiError::internal(format!("timestamping failed: {e}")))?
         }
+        Err(e) => Err(e),
+    };
+    // RFC 3161: a request the TSA will not grant gets a TimeStampResp
+    // with status rejection and the reason, not an HTTP error.
+    let reply = match answer {
+        Ok(reply) => reply,
         Err(e) => {
-            info!("bad timestamp request: {e}");
-            pki::timestamp_rejection(&e.to_string())
+            info!("timestamp request rejected: {e}");
+            pki::timestamp_rejection(e.tsa_failure().unwrap_or(pki::TsaFailure::SystemFailure))
         }
     };
     Ok(([(header::CONTENT_TYPE, "application/timestamp-reply")], reply).into_response())

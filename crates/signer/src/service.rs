@@ -555,15 +555,8 @@ pub fn produce(
         .config
         .signature_validity
         .map(|d| now + time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)));
-    let timestamper = tsa.map(|tsa| {
-        move |signature: &[u8]| -> Result<Vec<u8>, String> {
-            let hashed = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, signature);
-            let serial = random_serial();
-            pki::timestamp_token(tsa, pki::HashAlg::Sha256, hashed.as_ref(), &serial, OffsetDateTime::now_utc())
-                .map_err(|e| e.to_string())
-        }
-    });
-    let timestamper_ref: Option<&dyn envelope::Timestamper> = timestamper.as_ref().map(|t| t as &dyn envelope::Timestamper);
+    // The built-in TSA timestamps the signature bytes (SHA-256) in-process.
+    let timestamper_ref: Option<&dyn envelope::Timestamper> = tsa.map(|t| t as &dyn envelope::Timestamper);
     match &profile.kind {
         ProfileKind::PerJob {
             issuer,
