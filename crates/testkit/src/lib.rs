@@ -49,6 +49,7 @@ pub mod containerd;
 pub mod hostile;
 mod httpd;
 pub mod notation;
+pub mod postgres;
 pub mod registry;
 pub mod signer;
 pub mod softhsm;

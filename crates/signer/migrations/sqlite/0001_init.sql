@@ -1,0 +1,77 @@
+-- Signet signer store, schema 1 (SQLite). Times are integer unix nanoseconds (UTC).
+-- Keep in step with ../postgres/0001_init.sql: same tables, columns and meaning.
+-- Statements are split at every semicolon: never write one inside a statement or comment.
+
+-- The append-only, hash-chained audit log (see store::audit for the hash formula).
+CREATE TABLE audit (
+    seq        INTEGER PRIMARY KEY,       -- 1, 2, 3, … contiguous
+    at         INTEGER NOT NULL,          -- unix nanoseconds
+    kind       TEXT    NOT NULL,
+    actor      TEXT    NOT NULL,
+    subject    TEXT    NOT NULL,
+    data       TEXT    NOT NULL,          -- canonical JSON
+    prev_hash  TEXT    NOT NULL,          -- hex SHA-256, 64 zeros for seq 1
+    hash       TEXT    NOT NULL
+);
+CREATE INDEX audit_kind_subject ON audit (kind, subject);
+
+-- Every signature the service made.
+CREATE TABLE jobs (
+    id                  TEXT    PRIMARY KEY,
+    created_at          INTEGER NOT NULL,
+    identity            TEXT    NOT NULL,
+    profile             TEXT    NOT NULL,
+    profile_version     INTEGER NOT NULL,
+    repository          TEXT    NOT NULL,
+    digest              TEXT    NOT NULL,
+    media_type          TEXT    NOT NULL,
+    size                INTEGER NOT NULL,
+    client_addr         TEXT    NOT NULL,
+    user_agent          TEXT    NOT NULL,
+    cert_serial         TEXT,
+    envelope_media_type TEXT    NOT NULL,
+    envelope            BLOB    NOT NULL,
+    revoked_at          INTEGER,
+    revocation_reason   TEXT,
+    audit_seq           INTEGER NOT NULL   -- the "sign" audit entry
+);
+CREATE INDEX jobs_created ON jobs (created_at, id);
+CREATE INDEX jobs_digest ON jobs (digest);
+CREATE INDEX jobs_profile_serial ON jobs (profile, cert_serial);
+CREATE INDEX jobs_identity ON jobs (identity, created_at);
+CREATE INDEX jobs_repository ON jobs (repository, created_at);
+CREATE INDEX jobs_revoked ON jobs (revoked_at);
+
+-- API tokens: only their hash is stored.
+CREATE TABLE tokens (
+    name        TEXT    PRIMARY KEY,
+    identity    TEXT    NOT NULL,
+    hash        TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL,
+    expires_at  INTEGER,
+    revoked_at  INTEGER
+);
+
+-- Revocation rules that also apply to jobs stored after them.
+CREATE TABLE revoked_digests (
+    digest      TEXT    PRIMARY KEY,
+    revoked_at  INTEGER NOT NULL,
+    reason      TEXT    NOT NULL,
+    audit_seq   INTEGER NOT NULL
+);
+CREATE TABLE profile_revocations (
+    profile         TEXT    PRIMARY KEY,
+    effective_from  INTEGER NOT NULL,
+    reason          TEXT    NOT NULL,
+    revoked_at      INTEGER NOT NULL,
+    audit_seq       INTEGER NOT NULL
+);
+
+-- Signed audit checkpoints.
+CREATE TABLE checkpoints (
+    seq        INTEGER PRIMARY KEY,
+    hash       TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    key_id     TEXT    NOT NULL,
+    signature  BLOB    NOT NULL
+);
