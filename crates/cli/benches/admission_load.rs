@@ -19,7 +19,7 @@ mod common;
 
 use std::{
     path::Path,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::{

@@ -37,8 +37,8 @@ pub struct Config {
     /// certificates point their CRL and OCSP URLs here.
     #[serde(default)]
     pub http: Option<HttpConfig>,
-    /// `sqlite:///var/lib/signet/signer.db` (default `sqlite://signer.db`
-    /// next to the configuration) or `postgres://…`.
+    /// `sqlite:///var/lib/signet/signer.db`, `sqlite://signer.db` (relative
+    /// to the configuration file; the default) or `postgres://…`.
     #[serde(default)]
     pub database: Option<String>,
     /// How callers authenticate besides API tokens and client certificates.
@@ -252,14 +252,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The database URL, with the default filled in.
-    pub fn database_url(&self, base: &Path) -> String {
-        match &self.database {
-            Some(url) => url.clone(),
-            None => format!("sqlite://{}", base.join("signer.db").display()),
-        }
-    }
-
     /// The base URL the service is reached at, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -314,8 +306,17 @@ impl Config {
                 fix(p);
             }
         }
-        if self.database.is_none() {
-            self.database = Some(format!("sqlite://{}", base.join("signer.db").display()));
+        // A relative SQLite path is relative to the configuration file.
+        match &self.database {
+            None => self.database = Some(format!("sqlite://{}", base.join("signer.db").display())),
+            Some(url) => {
+                if let Some(path) = url.strip_prefix("sqlite://")
+                    && !path.starts_with('/')
+                    && !path.starts_with(':')
+                {
+                    self.database = Some(format!("sqlite://{}", base.join(path).display()));
+                }
+            }
         }
     }
 
@@ -338,7 +339,7 @@ impl Config {
                     p.name, p.format
                 ));
             }
-            if notary::envelope::attributes::SigningScheme::from_name(&p.signing_scheme).is_none() {
+            if notary::envelope::SigningScheme::from_name(&p.signing_scheme).is_none() {
                 return Err(format!(
                     "profile {:?}: signingScheme {:?} is not notary.x509 or notary.x509.signingAuthority",
                     p.name, p.signing_scheme

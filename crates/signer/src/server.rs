@@ -38,7 +38,7 @@ use crate::{
     config::Config,
     pki,
     service::{ApiError, Origin, ProfileKind, REVOCATION_VALIDITY, Service, SignRequest, rfc3339},
-    store::{JobFilter, NewToken, Write},
+    store::{JobFilter, Write},
 };
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -160,7 +160,9 @@ async fn checkpoint_loop(state: Arc<AppState>, every: Duration) {
     loop {
         tick.tick().await;
         match state.service.checkpoint().await {
-            Ok(()) => state.service.metrics.checkpoints.inc(),
+            Ok(()) => {
+                state.service.metrics.checkpoints.inc();
+            }
             Err(e) => warn!("audit checkpoint failed: {e}"),
         }
     }
@@ -239,9 +241,9 @@ impl IntoResponse for ApiError {
 }
 
 /// The caller's address and User-Agent.
-fn origin(addr: Option<&ConnectInfo<SocketAddr>>, headers: &HeaderMap) -> Origin {
+fn origin(addr: SocketAddr, headers: &HeaderMap) -> Origin {
     Origin {
-        client_addr: addr.map(|a| a.0.to_string()).unwrap_or_default(),
+        client_addr: addr.to_string(),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
@@ -386,19 +388,40 @@ fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))
 }
 
+/// Reads a request body of at most `limit` bytes.
+async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        // axum reports the limit only in its message.
+        let over = format!("{e:?}").contains("LengthLimitError") || e.to_string().contains("length limit");
+        if over {
+            ApiError::new(
+                413,
+                "payload_too_large",
+                format!("the body is larger than limits.maxBody ({limit} bytes)"),
+            )
+        } else {
+            ApiError::bad_request(format!("the body could not be read: {e}"))
+        }
+    })
+}
+
 async fn sign(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<Json<crate::service::SignResponse>, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     if state.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::unavailable("the service is shutting down; retry on another replica"));
     }
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/sign").await?;
-    let req: SignRequest = match parse_json(&headers, &body) {
+    let parsed = match read_body(body, state.max_body).await {
+        Ok(bytes) => parse_json::<SignRequest>(&headers, &bytes),
+        Err(e) => Err(e),
+    };
+    let req = match parsed {
         Ok(r) => r,
         Err(e) => {
             let event = crate::store::AuditEvent {
@@ -435,12 +458,12 @@ fn parse_time(name: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
 
 async fn list_jobs(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     query: Result<Query<JobQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs").await?;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let is_admin = state.service.rules.authorize_admin(&who).is_ok();
@@ -476,24 +499,24 @@ async fn job_for(state: &AppState, who: &Identity, id: &str) -> Result<crate::st
 
 async fn get_job(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs/{id}").await?;
     Ok(Json(job_for(&state, &who, &id).await?).into_response())
 }
 
 async fn get_envelope(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs/{id}/envelope").await?;
     let job = job_for(&state, &who, &id).await?;
     Ok(([(header::CONTENT_TYPE, job.envelope_media_type.clone())], job.envelope).into_response())
@@ -516,13 +539,13 @@ fn check_reason(reason: &str) -> Result<(), ApiError> {
 
 async fn revoke_job(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = admin(&state, &headers, &peer, &origin, "/v1/jobs/{id}/revoke").await?;
     let b: RevokeBody = parse_json(&headers, &body)?;
     check_reason(&b.reason)?;
@@ -541,13 +564,13 @@ async fn revoke_job(
 
 async fn revoke_profile(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = admin(&state, &headers, &peer, &origin, "/v1/profiles/{name}/revoke").await?;
     if !state.service.profiles.contains_key(&name) {
         return Err(ApiError::not_found(format!("no signing profile {name:?}")));
@@ -581,12 +604,12 @@ struct DigestRevokeBody {
 
 async fn revoke_digest(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = admin(&state, &headers, &peer, &origin, "/v1/revocations/digests").await?;
     let b: DigestRevokeBody = parse_json(&headers, &body)?;
     check_reason(&b.reason)?;
@@ -726,7 +749,7 @@ async fn profile_crl(State(state): State<Arc<AppState>>, Path(name): Path<String
     let revoked = state.service.store.revoked_certs(&name).await?;
     let entries: Vec<pki::RevokedCert> = revoked
         .iter()
-        .filter_map(|r| revoked_entry(&r.serial, r.revoked_at, &r.reason))
+        .filter_map(|r| revoked_entry(&r.serial_hex, r.revoked_at, &r.reason))
         .collect();
     let now = OffsetDateTime::now_utc();
     let (number, _) = state.service.store.head().await?;
@@ -870,12 +893,12 @@ struct TokenBody {
 
 async fn create_token(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = admin(&state, &headers, &peer, &origin, "/v1/tokens").await?;
     let b: TokenBody = parse_json(&headers, &body)?;
     let expires_at = b
@@ -902,12 +925,12 @@ async fn create_token(
 
 async fn revoke_token(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = admin(&state, &headers, &peer, &origin, "/v1/tokens/{name}").await?;
     state
         .service
@@ -925,11 +948,11 @@ async fn revoke_token(
 
 async fn list_tokens(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     admin(&state, &headers, &peer, &origin, "/v1/tokens").await?;
     let tokens: Vec<_> = state
         .service
@@ -952,11 +975,11 @@ async fn list_tokens(
 
 async fn export_audit(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     admin(&state, &headers, &peer, &origin, "/v1/audit").await?;
     let mut out = Vec::new();
     state.service.store.export_audit(&mut out).await?;
@@ -965,11 +988,11 @@ async fn export_audit(
 
 async fn whoami(
     State(state): State<Arc<AppState>>,
-    addr: Option<ConnectInfo<SocketAddr>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
     axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr.as_ref(), &headers);
+    let origin = origin(addr, &headers);
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/whoami").await?;
     let admin = state.service.rules.authorize_admin(&who).is_ok();
     Ok(Json(json!({"identity": who.display(), "details": who, "admin": admin})).into_response())

@@ -10,10 +10,7 @@ use notary::{
     Descriptor,
     algorithm::KeySpec,
     crypto::{PrivateKey, Signer},
-    envelope::{
-        self, EnvelopeFormat, ExtendedAttribute,
-        attributes::SigningScheme,
-    },
+    envelope::{self, EnvelopeFormat, ExtendedAttribute, SigningScheme},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -359,11 +356,12 @@ impl Service {
     }
 
     async fn sign_inner(&self, who: &Identity, req: SignRequest, origin: &Origin) -> Result<SignResponse, ApiError> {
-        validate_repository(&req.repository).map_err(ApiError::bad_request)?;
+        if let Err(m) = validate_repository(&req.repository) {
+            return Err(self.refuse(who, &req, origin, ApiError::bad_request(m)).await);
+        }
         if req.descriptor.media_type.is_empty() || req.descriptor.media_type.len() > 255 {
-            return Err(ApiError::bad_request(
-                "descriptor.mediaType must be 1-255 characters",
-            ));
+            let e = ApiError::bad_request("descriptor.mediaType must be 1-255 characters");
+            return Err(self.refuse(who, &req, origin, e).await);
         }
         let Some(profile) = self.profiles.get(&req.profile).cloned() else {
             let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();

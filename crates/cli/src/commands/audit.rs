@@ -154,7 +154,7 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     rt.block_on(store.export_audit(&mut out))?
                 }
                 None => {
-                    let mut out = std::io::stdout().lock();
+                    let mut out = std::io::BufWriter::new(std::io::stdout());
                     rt.block_on(store.export_audit(&mut out))?
                 }
             };

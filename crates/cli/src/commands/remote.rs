@@ -37,8 +37,8 @@ pub struct RemoteArgs {
     pub token_file: Option<PathBuf>,
     /// CA certificates (PEM) to trust for the service's TLS certificate,
     /// besides the system roots.
-    #[arg(long = "remote-ca-file", value_name = "FILE", requires = "remote")]
-    pub ca_file: Option<PathBuf>,
+    #[arg(long, value_name = "FILE", requires = "remote")]
+    pub remote_ca_file: Option<PathBuf>,
     /// The repository the service's rules see (default: the reference's
     /// registry/repository, or local/<directory> for an OCI layout).
     #[arg(long, value_name = "REGISTRY/REPOSITORY", requires = "remote")]
@@ -57,7 +57,7 @@ pub fn sign(
     let Some(url) = &args.remote else {
         bail!("--remote URL is required");
     };
-    let client = Client::new(url, args.token_file.as_deref(), args.ca_file.as_deref())?;
+    let client = Client::new(url, args.token_file.as_deref(), args.remote_ca_file.as_deref())?;
     let registries = artifact.registries(config, location);
     let mut store = location.open(&registries)?;
     let mut target = store.resolve(location.target())?;

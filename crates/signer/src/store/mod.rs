@@ -191,8 +191,9 @@ pub struct NewJob {
     pub envelope: Vec<u8>,
 }
 
-/// A stored job.
+/// A stored job (camelCase in the API's JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Job {
     /// Unique id.
     pub id: String,
@@ -322,6 +323,7 @@ pub struct RevokedSerial {
 
 /// A revoked digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RevokedDigest {
     /// The digest.
     pub digest: String,
