@@ -146,6 +146,22 @@ fn canonical_json_and_hash_formula() {
 
 use audit::canonical;
 
+#[test]
+fn job_data_fast_path_is_canonical() {
+    let mut j = job("id-\"1\"\n", &digest(1), "pr/é", t0());
+    let view: audit::JobView<'_> = (&j).into();
+    assert_eq!(
+        audit::job_data_canonical(&view),
+        canonical(&audit::job_data(&view))
+    );
+    j.cert_serial = None;
+    let view: audit::JobView<'_> = (&j).into();
+    assert_eq!(
+        audit::job_data_canonical(&view),
+        canonical(&audit::job_data(&view))
+    );
+}
+
 #[tokio::test]
 async fn round_trip_every_write() {
     for db in backends("round_trip_every_write") {
