@@ -658,14 +658,26 @@ impl Store {
         &self,
         checkpoint_keys: &[(String, Vec<u8>)],
     ) -> Result<AuditReport, StoreError> {
-        let pool = self.read_pool();
-        // One read transaction would give one snapshot; the log is append-only,
-        // so reading checkpoints first and the entries after is consistent.
-        let cps = self.checkpoints().await?;
+        // One read transaction, so the checkpoints, entries and jobs are one
+        // snapshot even while the service keeps writing.
+        let mut tx = match self.backend() {
+            super::Backend::Sqlite => self.read_pool().begin().await?,
+            super::Backend::Postgres => {
+                self.read_pool()
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+        };
+        let cps = sqlx::query("SELECT seq, hash, at, key_id, signature FROM checkpoints ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(checkpoint_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut chain = Chain::new(Some(cps.iter().map(|c| c.seq).collect()));
         {
             let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq");
-            let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(pool);
+            let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
                 chain.entry(&entry_from_row(&row)?);
             }
@@ -674,7 +686,7 @@ impl Store {
         let head_seq = chain.report.head_seq;
 
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY audit_seq");
-        let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(pool);
+        let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *tx);
         let mut edited: Vec<(super::Job, u64)> = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let job = job_from_row(&row)?;
@@ -730,6 +742,7 @@ impl Store {
             }
         }
         drop(rows);
+        tx.rollback().await?;
         for (job, seq) in edited {
             let fields = match self.audit_entries(seq - 1, 1).await?.into_iter().next() {
                 Some(e) if e.seq == seq => {

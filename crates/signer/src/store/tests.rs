@@ -977,12 +977,16 @@ async fn replicas(url: &str) {
             seqs
         }));
     }
+    // Checkpoints and verification while both replicas write: verify reads
+    // one snapshot, so a live log verifies.
     let ck = {
         let a = a.clone();
+        let keys = keys.clone();
         tokio::spawn(async move {
             for _ in 0..5 {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 a.checkpoint(&k, "audit-1").await.unwrap();
+                assert_intact(&a.verify_audit(&keys).await.unwrap());
             }
         })
     };

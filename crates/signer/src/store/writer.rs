@@ -180,13 +180,13 @@ async fn apply_all(
             .collect();
         if !run.is_empty() {
             i += run.len();
-            let done = insert_jobs(&mut *tx, &mut head, &run).await?;
+            let done = insert_jobs(&mut tx, &mut head, &run).await?;
             replies.extend(done.into_iter().map(|r| r.map(Reply::Receipt)));
             continue;
         }
         let r = match &items[i] {
-            Item::Write(w, _) => apply(&mut *tx, &mut head, w).await?.map(Reply::Receipt),
-            Item::Checkpoint(cp, _) => insert_checkpoint(&mut *tx, cp).await?.map(Reply::Inserted),
+            Item::Write(w, _) => apply(&mut tx, &mut head, w).await?.map(Reply::Receipt),
+            Item::Checkpoint(cp, _) => insert_checkpoint(&mut tx, cp).await?.map(Reply::Inserted),
         };
         replies.push(r);
         i += 1;
