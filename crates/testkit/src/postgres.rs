@@ -276,3 +276,33 @@ impl Drop for Postgres {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_creates_databases_and_stops() {
+        if let Some(why) = Postgres::why_unavailable() {
+            eprintln!("\n*** PostgreSQL NOT TESTED: {why} ***\n");
+            return;
+        }
+        let pg = Postgres::start();
+        assert_eq!(
+            pg.url(),
+            format!("postgres://signet@127.0.0.1:{}/signet", pg.port())
+        );
+        let url = pg.create_database("other_db");
+        assert!(url.ends_with("/other_db"));
+        pg.psql("other_db", "CREATE TABLE t (x int)");
+        let dir = pg.dir.path().to_path_buf();
+        let port = pg.port();
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+        drop(pg);
+        assert!(!dir.exists(), "data directory removed");
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "server stopped"
+        );
+    }
+}

@@ -41,6 +41,7 @@ CREATE INDEX jobs_profile_serial ON jobs (profile, cert_serial);
 CREATE INDEX jobs_identity ON jobs (identity, created_at);
 CREATE INDEX jobs_repository ON jobs (repository, created_at);
 CREATE INDEX jobs_revoked ON jobs (revoked_at);
+CREATE INDEX jobs_audit_seq ON jobs (audit_seq);
 
 -- API tokens: only their hash is stored.
 CREATE TABLE tokens (

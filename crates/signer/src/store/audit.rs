@@ -353,6 +353,31 @@ pub(crate) fn job_data(j: &JobView<'_>) -> Value {
     })
 }
 
+/// `canonical(&job_data(j))`, written directly (the writer's hot path).
+pub(crate) fn job_data_canonical(j: &JobView<'_>) -> String {
+    let serial = j.cert_serial.map_or_else(|| "null".to_string(), json_str);
+    format!(
+        "{{\"cert_serial\":{},\"client_addr\":{},\"created_at\":{},\"digest\":{},\"envelope_media_type\":{},\
+         \"envelope_sha256\":\"{}\",\"envelope_size\":{},\"id\":{},\"identity\":{},\"media_type\":{},\
+         \"profile\":{},\"profile_version\":{},\"repository\":{},\"size\":{},\"user_agent\":{}}}",
+        serial,
+        json_str(j.client_addr),
+        json_str(&format_time(j.created_at)),
+        json_str(j.digest),
+        json_str(j.envelope_media_type),
+        hex::encode(digest(&SHA256, j.envelope)),
+        j.envelope.len(),
+        json_str(j.id),
+        json_str(j.identity),
+        json_str(j.media_type),
+        json_str(j.profile),
+        j.profile_version,
+        json_str(j.repository),
+        j.size,
+        json_str(j.user_agent),
+    )
+}
+
 pub(crate) fn entry_from_row(r: &AnyRow) -> Result<AuditEntry, StoreError> {
     let seq: i64 = r.try_get(0)?;
     let data: String = r.try_get(5)?;
@@ -633,14 +658,26 @@ impl Store {
         &self,
         checkpoint_keys: &[(String, Vec<u8>)],
     ) -> Result<AuditReport, StoreError> {
-        let pool = self.read_pool();
-        // One read transaction would give one snapshot; the log is append-only,
-        // so reading checkpoints first and the entries after is consistent.
-        let cps = self.checkpoints().await?;
+        // One read transaction, so the checkpoints, entries and jobs are one
+        // snapshot even while the service keeps writing.
+        let mut tx = match self.backend() {
+            super::Backend::Sqlite => self.read_pool().begin().await?,
+            super::Backend::Postgres => {
+                self.read_pool()
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .await?
+            }
+        };
+        let cps = sqlx::query("SELECT seq, hash, at, key_id, signature FROM checkpoints ORDER BY seq")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(checkpoint_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut chain = Chain::new(Some(cps.iter().map(|c| c.seq).collect()));
         {
             let sql = format!("SELECT {ENTRY_COLUMNS} FROM audit ORDER BY seq");
-            let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(pool);
+            let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *tx);
             while let Some(row) = rows.try_next().await? {
                 chain.entry(&entry_from_row(&row)?);
             }
@@ -649,7 +686,7 @@ impl Store {
         let head_seq = chain.report.head_seq;
 
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs ORDER BY audit_seq");
-        let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(pool);
+        let mut rows = sqlx::query(AssertSqlSafe(sql)).fetch(&mut *tx);
         let mut edited: Vec<(super::Job, u64)> = Vec::new();
         while let Some(row) = rows.try_next().await? {
             let job = job_from_row(&row)?;
@@ -681,7 +718,7 @@ impl Store {
                             ),
                         );
                     }
-                    if sha(&canonical(&job_data(&(&job).into()))) != h {
+                    if sha(&job_data_canonical(&(&job).into())) != h {
                         edited.push((job.clone(), seq));
                     }
                 }
@@ -705,6 +742,7 @@ impl Store {
             }
         }
         drop(rows);
+        tx.rollback().await?;
         for (job, seq) in edited {
             let fields = match self.audit_entries(seq - 1, 1).await?.into_iter().next() {
                 Some(e) if e.seq == seq => {

@@ -146,6 +146,22 @@ fn canonical_json_and_hash_formula() {
 
 use audit::canonical;
 
+#[test]
+fn job_data_fast_path_is_canonical() {
+    let mut j = job("id-\"1\"\n", &digest(1), "pr/é", t0());
+    let view: audit::JobView<'_> = (&j).into();
+    assert_eq!(
+        audit::job_data_canonical(&view),
+        canonical(&audit::job_data(&view))
+    );
+    j.cert_serial = None;
+    let view: audit::JobView<'_> = (&j).into();
+    assert_eq!(
+        audit::job_data_canonical(&view),
+        canonical(&audit::job_data(&view))
+    );
+}
+
 #[tokio::test]
 async fn round_trip_every_write() {
     for db in backends("round_trip_every_write") {
@@ -961,12 +977,16 @@ async fn replicas(url: &str) {
             seqs
         }));
     }
+    // Checkpoints and verification while both replicas write: verify reads
+    // one snapshot, so a live log verifies.
     let ck = {
         let a = a.clone();
+        let keys = keys.clone();
         tokio::spawn(async move {
             for _ in 0..5 {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 a.checkpoint(&k, "audit-1").await.unwrap();
+                assert_intact(&a.verify_audit(&keys).await.unwrap());
             }
         })
     };

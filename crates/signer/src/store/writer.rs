@@ -10,12 +10,14 @@
 //! Should a statement fail unexpectedly, the batch is rolled back and each
 //! write retried in a transaction of its own, so one bad write fails alone.
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
-use sqlx::{AnyConnection, AnyPool, Connection, Row};
+use sqlx::{AnyConnection, AnyPool, AssertSqlSafe, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Backend, Receipt, StoreError, Write,
+    Backend, NewJob, Receipt, StoreError, Write,
     audit::{self, Checkpoint, JobView, RESERVED_KINDS},
     format_nanos, nanos, now_nanos,
 };
@@ -97,8 +99,11 @@ pub(crate) async fn run(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<
 }
 
 async fn commit_batch(pool: &AnyPool, backend: Backend, batch: &mut Vec<Item>) {
+    let started = std::time::Instant::now();
+    let writes = batch.len();
     match apply_all(pool, backend, batch).await {
         Ok(replies) => {
+            tracing::trace!(writes, elapsed = ?started.elapsed(), "store: batch committed");
             for (item, r) in batch.drain(..).zip(replies) {
                 item.answer(r);
             }
@@ -163,12 +168,28 @@ async fn apply_all(
         },
     };
     let mut replies = Vec::with_capacity(items.len());
-    for item in items {
-        let r = match item {
-            Item::Write(w, _) => apply(&mut *tx, &mut head, w).await?.map(Reply::Receipt),
-            Item::Checkpoint(cp, _) => insert_checkpoint(&mut *tx, cp).await?.map(Reply::Inserted),
+    let mut i = 0;
+    while i < items.len() {
+        // A run of jobs is inserted with a few multi-row statements.
+        let run: Vec<&NewJob> = items[i..]
+            .iter()
+            .map_while(|item| match item {
+                Item::Write(Write::Job(job), _) => Some(job),
+                _ => None,
+            })
+            .collect();
+        if !run.is_empty() {
+            i += run.len();
+            let done = insert_jobs(&mut tx, &mut head, &run).await?;
+            replies.extend(done.into_iter().map(|r| r.map(Reply::Receipt)));
+            continue;
+        }
+        let r = match &items[i] {
+            Item::Write(w, _) => apply(&mut tx, &mut head, w).await?.map(Reply::Receipt),
+            Item::Checkpoint(cp, _) => insert_checkpoint(&mut tx, cp).await?.map(Reply::Inserted),
         };
         replies.push(r);
+        i += 1;
     }
     tx.commit().await?;
     Ok(replies)
@@ -194,6 +215,220 @@ async fn insert_checkpoint(
     Ok(Ok(done.rows_affected() == 1))
 }
 
+/// Rows per multi-row INSERT (15 or 8 parameters a row: far below SQLite's
+/// 32766 and PostgreSQL's 65535 bind parameters).
+const ROWS_PER_INSERT: usize = 128;
+
+/// `($1, $2, …), (…), …` for `rows` rows of `cols` parameters.
+fn values(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&(r * cols + c + 1).to_string());
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// An audit entry ready to insert.
+struct Entry {
+    seq: i64,
+    at: i64,
+    kind: String,
+    actor: String,
+    subject: String,
+    data: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// Chains an entry after `head` (which moves on); nothing is written yet.
+fn chain(
+    head: &mut Head,
+    at: i64,
+    kind: &str,
+    actor: &str,
+    subject: &str,
+    data: String,
+) -> Result<Entry, StoreError> {
+    let seq = head.seq + 1;
+    let hash = audit::entry_hash(
+        &head.hash,
+        u64::try_from(seq).unwrap_or(0),
+        &format_nanos(at)?,
+        kind,
+        actor,
+        subject,
+        &data,
+    );
+    let prev_hash = std::mem::replace(&mut head.hash, hash.clone());
+    head.seq = seq;
+    Ok(Entry {
+        seq,
+        at,
+        kind: kind.to_string(),
+        actor: actor.to_string(),
+        subject: subject.to_string(),
+        data,
+        prev_hash,
+        hash,
+    })
+}
+
+async fn insert_entries(tx: &mut AnyConnection, entries: &[Entry]) -> Result<(), sqlx::Error> {
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO audit (seq, at, kind, actor, subject, data, prev_hash, hash) VALUES {}",
+            values(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for e in chunk {
+            q = q
+                .bind(e.seq)
+                .bind(e.at)
+                .bind(e.kind.as_str())
+                .bind(e.actor.as_str())
+                .bind(e.subject.as_str())
+                .bind(e.data.as_str())
+                .bind(e.prev_hash.as_str())
+                .bind(e.hash.as_str());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts a run of jobs with their `sign` entries: one look-up of the ids
+/// already taken, multi-row INSERTs, and one UPDATE applying the revocation
+/// rules recorded earlier to the new rows.
+async fn insert_jobs(
+    tx: &mut AnyConnection,
+    head: &mut Head,
+    jobs: &[&NewJob],
+) -> Result<Vec<Result<Receipt, StoreError>>, sqlx::Error> {
+    let now = now_nanos();
+    let mut taken: HashSet<String> = HashSet::new();
+    for chunk in jobs.chunks(ROWS_PER_INSERT) {
+        let sql = format!("SELECT id FROM jobs WHERE id IN {}", values(1, chunk.len()));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for j in chunk {
+            q = q.bind(j.id.as_str());
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            taken.insert(row.try_get(0)?);
+        }
+    }
+    struct Ready<'a> {
+        job: &'a NewJob,
+        created: i64,
+        serial: Option<String>,
+        seq: i64,
+    }
+    let mut results = Vec::with_capacity(jobs.len());
+    let mut ready: Vec<Ready<'_>> = Vec::with_capacity(jobs.len());
+    let mut entries: Vec<Entry> = Vec::with_capacity(jobs.len());
+    for &job in jobs {
+        let created = match nanos(job.created_at) {
+            Ok(n) => n,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
+            }
+        };
+        if !taken.insert(job.id.clone()) {
+            results.push(Err(StoreError::Conflict(format!(
+                "a job with id {} already exists",
+                job.id
+            ))));
+            continue;
+        }
+        let serial = job.cert_serial.as_deref().map(str::to_ascii_lowercase);
+        let mut view: JobView<'_> = job.into();
+        view.cert_serial = serial.as_deref();
+        let entry = match chain(
+            head,
+            now,
+            "sign",
+            &job.identity,
+            &job.id,
+            audit::job_data_canonical(&view),
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
+            }
+        };
+        results.push(Ok(Receipt {
+            seq: u64::try_from(entry.seq).unwrap_or(0),
+            affected: 1,
+        }));
+        ready.push(Ready {
+            job,
+            created,
+            serial,
+            seq: entry.seq,
+        });
+        entries.push(entry);
+    }
+    let (Some(first), Some(last)) = (ready.first().map(|r| r.seq), ready.last().map(|r| r.seq)) else {
+        return Ok(results);
+    };
+    for chunk in ready.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO jobs (id, created_at, identity, profile, profile_version, repository, digest, media_type, \
+             size, client_addr, user_agent, cert_serial, envelope_media_type, envelope, audit_seq) VALUES {}",
+            values(chunk.len(), 15)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for r in chunk {
+            let j = r.job;
+            q = q
+                .bind(j.id.as_str())
+                .bind(r.created)
+                .bind(j.identity.as_str())
+                .bind(j.profile.as_str())
+                .bind(j.profile_version)
+                .bind(j.repository.as_str())
+                .bind(j.digest.as_str())
+                .bind(j.media_type.as_str())
+                .bind(j.size)
+                .bind(j.client_addr.as_str())
+                .bind(j.user_agent.as_str())
+                .bind(r.serial.as_deref())
+                .bind(j.envelope_media_type.as_str())
+                .bind(j.envelope.as_slice())
+                .bind(r.seq);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    insert_entries(tx, &entries).await?;
+    // Revocation rules recorded earlier apply to jobs stored now.
+    sqlx::query(
+        "UPDATE jobs SET revoked_at = $1, revocation_reason = COALESCE( \
+           (SELECT reason FROM revoked_digests d WHERE d.digest = jobs.digest), \
+           (SELECT reason FROM profile_revocations p WHERE p.profile = jobs.profile AND p.effective_from <= jobs.created_at)) \
+         WHERE audit_seq >= $2 AND audit_seq <= $3 AND ( \
+           EXISTS (SELECT 1 FROM revoked_digests d WHERE d.digest = jobs.digest) OR \
+           EXISTS (SELECT 1 FROM profile_revocations p WHERE p.profile = jobs.profile AND p.effective_from <= jobs.created_at))",
+    )
+    .bind(now)
+    .bind(first)
+    .bind(last)
+    .execute(&mut *tx)
+    .await?;
+    Ok(results)
+}
+
 /// Appends one audit entry after `head`.
 async fn append(
     tx: &mut AnyConnection,
@@ -204,27 +439,10 @@ async fn append(
     subject: &str,
     data: &Value,
 ) -> Result<u64, sqlx::Error> {
-    let seq = head.seq + 1;
-    let useq = u64::try_from(seq).unwrap_or(0);
-    let data = audit::canonical(data);
-    let at_s = format_nanos(at).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-    let hash = audit::entry_hash(&head.hash, useq, &at_s, kind, actor, subject, &data);
-    sqlx::query(
-        "INSERT INTO audit (seq, at, kind, actor, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(seq)
-    .bind(at)
-    .bind(kind)
-    .bind(actor)
-    .bind(subject)
-    .bind(data)
-    .bind(head.hash.as_str())
-    .bind(hash.as_str())
-    .execute(&mut *tx)
-    .await?;
-    head.seq = seq;
-    head.hash = hash;
-    Ok(useq)
+    let entry = chain(head, at, kind, actor, subject, audit::canonical(data))
+        .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+    insert_entries(tx, std::slice::from_ref(&entry)).await?;
+    Ok(u64::try_from(entry.seq).unwrap_or(0))
 }
 
 fn receipt(seq: u64, affected: u64) -> Result<Receipt, StoreError> {
@@ -239,54 +457,10 @@ async fn apply(
 ) -> Result<Result<Receipt, StoreError>, sqlx::Error> {
     let now = now_nanos();
     match w {
-        Write::Job(job) => {
-            let created = match nanos(job.created_at) {
-                Ok(n) => n,
-                Err(e) => return Ok(Err(e)),
-            };
-            let seq = head.seq + 1;
-            // Revocation rules recorded earlier apply to jobs stored now.
-            let done = sqlx::query(
-                "INSERT INTO jobs (id, created_at, identity, profile, profile_version, repository, digest, media_type, \
-                 size, client_addr, user_agent, cert_serial, envelope_media_type, envelope, revoked_at, revocation_reason, audit_seq) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
-                   CASE WHEN r.reason IS NULL THEN NULL ELSE $15 END, r.reason, $16 \
-                 FROM (SELECT COALESCE( \
-                     (SELECT reason FROM revoked_digests WHERE digest = $7), \
-                     (SELECT reason FROM profile_revocations WHERE profile = $4 AND effective_from <= $2)) AS reason) AS r \
-                 WHERE true ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(job.id.as_str())
-            .bind(created)
-            .bind(job.identity.as_str())
-            .bind(job.profile.as_str())
-            .bind(job.profile_version)
-            .bind(job.repository.as_str())
-            .bind(job.digest.as_str())
-            .bind(job.media_type.as_str())
-            .bind(job.size)
-            .bind(job.client_addr.as_str())
-            .bind(job.user_agent.as_str())
-            .bind(job.cert_serial.as_deref().map(str::to_ascii_lowercase))
-            .bind(job.envelope_media_type.as_str())
-            .bind(job.envelope.as_slice())
-            .bind(now)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Ok(Err(StoreError::Conflict(format!(
-                    "a job with id {} already exists",
-                    job.id
-                ))));
-            }
-            let mut view: JobView<'_> = job.into();
-            let serial = job.cert_serial.as_deref().map(str::to_ascii_lowercase);
-            view.cert_serial = serial.as_deref();
-            let data = audit::job_data(&view);
-            let seq = append(tx, head, now, "sign", &job.identity, &job.id, &data).await?;
-            Ok(receipt(seq, 1))
-        }
+        Write::Job(job) => Ok(insert_jobs(tx, head, &[job])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Database("internal: no result".into())))),
         Write::Audit(ev) => {
             if RESERVED_KINDS.contains(&ev.kind.as_str()) {
                 return Ok(Err(StoreError::Invalid(format!(
