@@ -278,8 +278,8 @@ impl Config {
     }
 }
 
-pub use https::parse_duration;
 use https::duration;
+pub use https::parse_duration;
 
 #[cfg(test)]
 mod tests {

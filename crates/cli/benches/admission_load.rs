@@ -17,10 +17,7 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    time::Duration,
-};
+use std::{path::Path, time::Duration};
 
 use common::{
     env_or,
@@ -155,13 +152,7 @@ fn main() {
 
     let verifications = server.metric("signet_admission_verifications_total");
     let cold_rate = 20.0;
-    let (s, achieved) = open_loop(
-        &runtime,
-        &target,
-        &cold_bodies,
-        cold_rate,
-        cold_bodies.len(),
-    );
+    let (s, achieved) = open_loop(&runtime, &target, &cold_bodies, cold_rate, cold_bodies.len());
     print_row(
         "cold (new image each request)",
         &format!("{cold_rate:.0}"),

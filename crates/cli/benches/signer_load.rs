@@ -66,7 +66,11 @@ fn raw_rate(spec: KeySpec, threads: usize, seconds: f64) -> f64 {
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let seconds: f64 = if bench { env_or("BENCH_SECONDS", 10.0) } else { 1.0 };
-    let rate: f64 = if bench { env_or("BENCH_RATE", 1000.0) } else { 100.0 };
+    let rate: f64 = if bench {
+        env_or("BENCH_RATE", 1000.0)
+    } else {
+        100.0
+    };
     let clients: usize = if bench { env_or("BENCH_CLIENTS", 64) } else { 8 };
 
     let root = tempfile::tempdir().unwrap();
@@ -78,14 +82,13 @@ fn main() {
         p
     };
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let ca = testkit::pki::self_signed(&testkit::pki::CertOptions::root("Bench CA"), &ca_key.serialize_pem());
+    let ca = testkit::pki::self_signed(
+        &testkit::pki::CertOptions::root("Bench CA"),
+        &ca_key.serialize_pem(),
+    );
     let rsa = PrivateKey::generate(KeySpec::Rsa(3072)).unwrap();
     let rsa_pem = rsa.to_pkcs8_pem().unwrap();
-    let rsa_leaf = testkit::pki::issue(
-        &testkit::pki::CertOptions::leaf("Bench RSA"),
-        &rsa_pem,
-        &ca,
-    );
+    let rsa_leaf = testkit::pki::issue(&testkit::pki::CertOptions::leaf("Bench RSA"), &rsa_pem, &ca);
     let tsa_root_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let tsa_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
     let tsa = testkit::pki::timestamping_chain(&tsa_root_key.serialize_pem(), None, &tsa_key.serialize_pem());
@@ -155,7 +158,10 @@ fn main() {
         .build()
         .unwrap();
 
-    println!("raw signatures/s in this process, 2 threads (the machine's 2 cores), {:.0} s each:", seconds.min(3.0));
+    println!(
+        "raw signatures/s in this process, 2 threads (the machine's 2 cores), {:.0} s each:",
+        seconds.min(3.0)
+    );
     let raw_p256 = raw_rate(KeySpec::Ec(256), 2, seconds.min(3.0));
     let raw_rsa = raw_rate(KeySpec::Rsa(3072), 2, seconds.min(3.0));
     println!("  ECDSA P-256: {raw_p256:.0}/s   RSA-3072 (PSS): {raw_rsa:.0}/s");
@@ -163,7 +169,9 @@ fn main() {
     println!(
         "signet serve signer, POST /v1/sign over HTTPS on loopback (SQLite WAL, synchronous=FULL, group commit); latencies in ms"
     );
-    println!("| profile / phase | offered req/s | durable sig/s | requests | p50 | p90 | p99 | max | errors | late (>5 s) |");
+    println!(
+        "| profile / phase | offered req/s | durable sig/s | requests | p50 | p90 | p99 | max | errors | late (>5 s) |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     let jobs_before = server.metric("signet_signer_signs_total");
     let mut peak = Vec::new();
@@ -172,18 +180,41 @@ fn main() {
         // Warm the connection pool.
         let _ = runtime.block_on(closed_loop(&target, &b, clients.min(16), 0.3));
         let (s, achieved) = runtime.block_on(closed_loop(&target, &b, clients, seconds));
-        print_row(&format!("{profile}, {clients} clients closed loop (peak)"), "-", achieved, &s);
+        print_row(
+            &format!("{profile}, {clients} clients closed loop (peak)"),
+            "-",
+            achieved,
+            &s,
+        );
         assert_eq!(s.errors, 0, "{profile}: sign requests failed");
         peak.push((profile, achieved, raw));
-        let offered = if profile == "rsa3072" { (rate / 4.0).min(raw_rsa / 2.0) } else { rate };
+        let offered = if profile == "rsa3072" {
+            (rate / 4.0).min(raw_rsa / 2.0)
+        } else {
+            rate
+        };
         let count = (offered * seconds.min(5.0)) as usize;
-        let (s, achieved) = open_loop(&runtime, &target, std::slice::from_ref(&b), offered, count.max(10));
-        print_row(&format!("{profile}, fixed rate"), &format!("{offered:.0}"), achieved, &s);
+        let (s, achieved) = open_loop(
+            &runtime,
+            &target,
+            std::slice::from_ref(&b),
+            offered,
+            count.max(10),
+        );
+        print_row(
+            &format!("{profile}, fixed rate"),
+            &format!("{offered:.0}"),
+            achieved,
+            &s,
+        );
         assert_eq!(s.errors, 0, "{profile}: sign requests failed");
     }
     println!();
     for (profile, achieved, raw) in &peak {
-        println!("{profile}: {achieved:.0} durable signatures/s = {:.3} × the raw sign rate of its key type ({raw:.0}/s)", achieved / raw);
+        println!(
+            "{profile}: {achieved:.0} durable signatures/s = {:.3} × the raw sign rate of its key type ({raw:.0}/s)",
+            achieved / raw
+        );
     }
     let signed_total = server.metric("signet_signer_signs_total") - jobs_before;
     println!("jobs signed during the run (server metric): {signed_total:.0}");

@@ -74,7 +74,7 @@ enum Command {
   signet sign --oci-layout ./layout:v1
   signet sign --oci-layout ./layout@sha256:<hex> --key acme --signature-format cose --expiry 30d
   signet sign --oci-layout ./layout:v1 -m buildId=1234 -m commit=abc123 --output json")]
-    Sign(sign::Args),
+    Sign(Box<sign::Args>),
     /// Verify the signatures of artifacts against the trust policy.
     ///
     /// Several artifacts are verified concurrently, each with its own result
@@ -166,7 +166,7 @@ fn main() -> ExitCode {
         Err(e) => return output::fail(&e),
     };
     let result = match cli.command {
-        Command::Sign(args) => sign::run(&config, args),
+        Command::Sign(args) => sign::run(&config, *args),
         Command::Verify(args) => verify::run(&config, args),
         Command::Ls(args) => ls::run(&config, args),
         Command::Inspect(args) => inspect::run(&config, args),

@@ -19,7 +19,10 @@ impl Client {
     /// `base` is the service URL; the credential comes from `token_file`,
     /// else `$SIGNET_SIGNER_TOKEN`; `ca_file` adds TLS roots.
     pub fn new(base: &str, token_file: Option<&Path>, ca_file: Option<&Path>) -> Result<Self> {
-        if !(base.starts_with("https://") || base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost")) {
+        if !(base.starts_with("https://")
+            || base.starts_with("http://127.0.0.1")
+            || base.starts_with("http://localhost"))
+        {
             bail!("signing service {base:?}: it is reached over https:// (http:// only on localhost)");
         }
         let credential = match token_file {
@@ -27,9 +30,13 @@ impl Client {
                 .with_context(|| format!("reading the token file {}", f.display()))?
                 .trim()
                 .to_owned(),
-            None => std::env::var(TOKEN_ENV).map(|t| t.trim().to_owned()).map_err(|_| {
-                anyhow::anyhow!("no credential: set ${TOKEN_ENV} to an API token or OIDC JWT, or give a token file")
-            })?,
+            None => std::env::var(TOKEN_ENV)
+                .map(|t| t.trim().to_owned())
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "no credential: set ${TOKEN_ENV} to an API token or OIDC JWT, or give a token file"
+                    )
+                })?,
         };
         if credential.is_empty() {
             bail!("the credential (API token or OIDC JWT) is empty");

@@ -142,19 +142,26 @@ impl Fixture {
         // here from the same key before it is imported.
         let hsm = SoftHsm::start("signet", HSM_PIN);
         let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let ca = testkit::pki::self_signed(&testkit::pki::CertOptions::root("Acme Release CA"), &ca_key.serialize_pem());
+        let ca = testkit::pki::self_signed(
+            &testkit::pki::CertOptions::root("Acme Release CA"),
+            &ca_key.serialize_pem(),
+        );
         hsm.import_key("release-ca", &ca_key.serialize_pem());
         let ca_file = write(&dir.join("ca.pem"), &ca.pem);
 
         // The TSA: a file key (the HSM holds the CA key).
         let tsa_root_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let tsa_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-        let tsa = testkit::pki::timestamping_chain(&tsa_root_key.serialize_pem(), None, &tsa_key.serialize_pem());
+        let tsa =
+            testkit::pki::timestamping_chain(&tsa_root_key.serialize_pem(), None, &tsa_key.serialize_pem());
         let tsa_chain = write(&dir.join("tsa.pem"), &format!("{}{}", tsa.leaf.pem, tsa.root.pem));
         let tsa_key_file = write(&dir.join("tsa.key"), &tsa_key.serialize_pem());
         let checkpoint_key = write(
             &dir.join("checkpoint.key"),
-            &PrivateKey::generate(KeySpec::Ec(256)).unwrap().to_pkcs8_pem().unwrap(),
+            &PrivateKey::generate(KeySpec::Ec(256))
+                .unwrap()
+                .to_pkcs8_pem()
+                .unwrap(),
         );
 
         let (pg, database) = match db {
@@ -344,7 +351,14 @@ fn end_to_end(db: Db) {
         format!("repository={host}/team/tool"),
         format!("ca_file={}", f.server.tls.ca_file.display()),
     ];
-    let mut args = vec!["sign", "--plugin", "signet", "--id", "release", "--insecure-registry"];
+    let mut args = vec![
+        "sign",
+        "--plugin",
+        "signet",
+        "--id",
+        "release",
+        "--insecure-registry",
+    ];
     for c in &plugin_config {
         args.extend(["--plugin-config", c.as_str()]);
     }
@@ -354,25 +368,45 @@ fn end_to_end(db: Db) {
 
     // Both verifiers accept all three, revocation checked (CRL/OCSP of the service).
     for image in [&app, &api, &tool] {
-        expect(&f.signet_verify(&image.reference), true, &["Successfully verified"]);
-        expect(&f.notation_verify(&image.reference), true, &["Successfully verified"]);
+        expect(
+            &f.signet_verify(&image.reference),
+            true,
+            &["Successfully verified"],
+        );
+        expect(
+            &f.notation_verify(&image.reference),
+            true,
+            &["Successfully verified"],
+        );
     }
 
     // The job travels in the signature: inspect names it.
-    let inspected = f.env.signet(&["inspect", &app.reference, "--insecure-registry", &host]);
+    let inspected = f
+        .env
+        .signet(&["inspect", &app.reference, "--insecure-registry", &host]);
     expect(
         &inspected,
         true,
-        &["dev.signet.signer.job", &app_job, "dev.signet.signer.profile", "release"],
+        &[
+            "dev.signet.signer.job",
+            &app_job,
+            "dev.signet.signer.profile",
+            "release",
+        ],
     );
 
     // The jobs API knows who signed what.
-    let (status, jobs) = f.server.call("GET", "/v1/jobs?profile=release", Some(&f.admin), None);
+    let (status, jobs) = f
+        .server
+        .call("GET", "/v1/jobs?profile=release", Some(&f.admin), None);
     assert_eq!(status, 200, "{jobs}");
     let jobs = jobs["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 3, "{jobs:?}");
     let api_row = jobs.iter().find(|j| j["id"] == api_job).unwrap();
-    assert!(api_row["identity"].as_str().unwrap().starts_with("oidc:"), "{api_row}");
+    assert!(
+        api_row["identity"].as_str().unwrap().starts_with("oidc:"),
+        "{api_row}"
+    );
     assert_eq!(api_row["digest"], api.digest);
     assert_eq!(api_row["profileVersion"], 3);
 
@@ -440,13 +474,22 @@ fn end_to_end(db: Db) {
     assert_eq!(body["revoked"], 1);
     let refused = f.signet_verify(&app.reference);
     expect(&refused, false, &["revoked"]);
-    let refused = f.notation_verify(&app.reference);
+    // notation prints the reason in its debug log only.
+    let refused = f
+        .env
+        .notation(&["verify", "--debug", "--insecure-registry", &app.reference]);
     expect(&refused, false, &["revoked"]);
     expect(&f.signet_verify(&api.reference), true, &["Successfully verified"]);
-    expect(&f.notation_verify(&api.reference), true, &["Successfully verified"]);
+    expect(
+        &f.notation_verify(&api.reference),
+        true,
+        &["Successfully verified"],
+    );
 
     // openssl asks the OCSP responder about the revoked leaf.
-    let (_, job) = f.server.call("GET", &format!("/v1/jobs/{app_job}"), Some(&f.admin), None);
+    let (_, job) = f
+        .server
+        .call("GET", &format!("/v1/jobs/{app_job}"), Some(&f.admin), None);
     assert!(job["revokedAt"].is_string(), "{job}");
     let envelope = f
         .server
@@ -457,7 +500,9 @@ fn end_to_end(db: Db) {
         .unwrap()
         .bytes()
         .unwrap();
-    let env = notary::envelope::Envelope::parse(notary::envelope::EnvelopeFormat::Jws.media_type(), &envelope).unwrap();
+    let env =
+        notary::envelope::Envelope::parse(notary::envelope::EnvelopeFormat::Jws.media_type(), &envelope)
+            .unwrap();
     let leaf = notary::x509::Certificate::from_der(env.certificate_chain[0].clone()).unwrap();
     let leaf_file = write(&f.env.root.join("leaf.pem"), &leaf.to_pem());
     let ca_file = write(&f.env.root.join("ca-for-ocsp.pem"), &f.ca_pem);
@@ -517,12 +562,18 @@ fn plain_server(root: &Path, database: Option<String>) -> (SignerServer, String,
     let dir = root.join("signer");
     fs::create_dir_all(&dir).unwrap();
     let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let ca = testkit::pki::self_signed(&testkit::pki::CertOptions::root("Plain CA"), &ca_key.serialize_pem());
+    let ca = testkit::pki::self_signed(
+        &testkit::pki::CertOptions::root("Plain CA"),
+        &ca_key.serialize_pem(),
+    );
     let ca_file = write(&dir.join("ca.pem"), &ca.pem);
     let ca_key_file = write(&dir.join("ca.key"), &ca_key.serialize_pem());
     let checkpoint_key = write(
         &dir.join("checkpoint.key"),
-        &PrivateKey::generate(KeySpec::Ec(256)).unwrap().to_pkcs8_pem().unwrap(),
+        &PrivateKey::generate(KeySpec::Ec(256))
+            .unwrap()
+            .to_pkcs8_pem()
+            .unwrap(),
     );
     let issuer = Issuer::start();
     let database = database.unwrap_or_else(|| format!("sqlite://{}", dir.join("signer.db").display()));
@@ -558,7 +609,13 @@ fn crash_safety(database: Option<String>, root: &Path) {
     let url = server.url("/v1/sign");
     let threads: Vec<_> = (0..50)
         .map(|t| {
-            let (client, url, ci, acked, sent) = (client.clone(), url.clone(), ci.clone(), acked.clone(), sent.clone());
+            let (client, url, ci, acked, sent) = (
+                client.clone(),
+                url.clone(),
+                ci.clone(),
+                acked.clone(),
+                sent.clone(),
+            );
             std::thread::spawn(move || {
                 for i in 0..20 {
                     let n = t * 20 + i;
@@ -595,7 +652,11 @@ fn crash_safety(database: Option<String>, root: &Path) {
         acked.len(),
         at_kill
     );
-    assert!(acked.len() >= 300 && acked.len() < 1000, "the kill must land mid-flight: {}", acked.len());
+    assert!(
+        acked.len() >= 300 && acked.len() < 1000,
+        "the kill must land mid-flight: {}",
+        acked.len()
+    );
 
     server.restart();
     for (id, digest) in &acked {
@@ -633,7 +694,10 @@ fn tamper(server: &SignerServer, id: &str) {
             .status()
             .unwrap()
     } else {
-        Command::new("psql").args([url, "-v", "ON_ERROR_STOP=1", "-c", &sql]).status().unwrap()
+        Command::new("psql")
+            .args([url, "-v", "ON_ERROR_STOP=1", "-c", &sql])
+            .status()
+            .unwrap()
     };
     assert!(status.success(), "could not edit the database");
 }
@@ -662,7 +726,10 @@ fn bad_input_gets_a_clear_4xx_and_nothing_is_signed() {
     let ci = token_create(&server, "ci", "ci");
     let client = server.client(None);
     let post = |bearer: Option<&str>, content_type: &str, body: Vec<u8>| {
-        let mut r = client.post(server.url("/v1/sign")).header("content-type", content_type).body(body);
+        let mut r = client
+            .post(server.url("/v1/sign"))
+            .header("content-type", content_type)
+            .body(body);
         if let Some(b) = bearer {
             r = r.bearer_auth(b);
         }
@@ -675,48 +742,131 @@ fn bad_input_gets_a_clear_4xx_and_nothing_is_signed() {
     let mut cases: Vec<(&str, (u16, String), u16, &str)> = Vec::new();
 
     let big = vec![b' '; 200 * 1024];
-    cases.push(("oversized body", post(Some(&ci), "application/json", big), 413, "larger than"));
-    cases.push(("malformed JSON", post(Some(&ci), "application/json", b"{\"profile\": ".to_vec()), 400, "not valid JSON"));
+    cases.push((
+        "oversized body",
+        post(Some(&ci), "application/json", big),
+        413,
+        "larger than",
+    ));
+    cases.push((
+        "malformed JSON",
+        post(Some(&ci), "application/json", b"{\"profile\": ".to_vec()),
+        400,
+        "not valid JSON",
+    ));
     let mut wrong = sign_body(1);
     wrong["descriptor"]["digest"] = json!("sha256:1234");
-    cases.push(("short digest", post(Some(&ci), "application/json", json_body(&wrong)), 400, "digest"));
+    cases.push((
+        "short digest",
+        post(Some(&ci), "application/json", json_body(&wrong)),
+        400,
+        "digest",
+    ));
     wrong["descriptor"]["digest"] = json!("md5:d41d8cd98f00b204e9800998ecf8427e");
-    cases.push(("unknown digest algorithm", post(Some(&ci), "application/json", json_body(&wrong)), 400, "digest"));
+    cases.push((
+        "unknown digest algorithm",
+        post(Some(&ci), "application/json", json_body(&wrong)),
+        400,
+        "digest",
+    ));
     let mut extra = sign_body(1);
     extra["sneaky"] = json!(true);
-    cases.push(("unknown field", post(Some(&ci), "application/json", json_body(&extra)), 400, "sneaky"));
+    cases.push((
+        "unknown field",
+        post(Some(&ci), "application/json", json_body(&extra)),
+        400,
+        "sneaky",
+    ));
     let mut repo = sign_body(1);
     repo["repository"] = json!("registry.example.com/Team/App:latest");
-    cases.push(("bad repository", post(Some(&ci), "application/json", json_body(&repo)), 400, "repository"));
-    cases.push(("wrong content type", post(Some(&ci), "text/plain", json_body(&sign_body(1))), 415, "application/json"));
-    cases.push(("no credentials", post(None, "application/json", json_body(&sign_body(1))), 401, "no credentials"));
-    cases.push(("unknown token", post(Some("sgt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), "application/json", json_body(&sign_body(1))), 401, "unknown API token"));
+    cases.push((
+        "bad repository",
+        post(Some(&ci), "application/json", json_body(&repo)),
+        400,
+        "repository",
+    ));
+    cases.push((
+        "wrong content type",
+        post(Some(&ci), "text/plain", json_body(&sign_body(1))),
+        415,
+        "application/json",
+    ));
+    cases.push((
+        "no credentials",
+        post(None, "application/json", json_body(&sign_body(1))),
+        401,
+        "no credentials",
+    ));
+    cases.push((
+        "unknown token",
+        post(
+            Some("sgt_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            "application/json",
+            json_body(&sign_body(1)),
+        ),
+        401,
+        "unknown API token",
+    ));
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let expired = issuer.token(json!({"exp": now - 3600, "iat": now - 7200, "nbf": now - 7200}));
-    cases.push(("expired JWT", post(Some(&expired), "application/json", json_body(&sign_body(1))), 401, "expired"));
+    cases.push((
+        "expired JWT",
+        post(Some(&expired), "application/json", json_body(&sign_body(1))),
+        401,
+        "expired",
+    ));
     let forger = PrivateKey::generate(KeySpec::Ec(256)).unwrap();
-    let forged = issuer.token_with(&forger, json!({"alg": "ES256", "typ": "JWT", "kid": issuer.kid}), issuer.claims(json!({})));
-    cases.push(("forged JWT", post(Some(&forged), "application/json", json_body(&sign_body(1))), 401, "OIDC token refused"));
+    let forged = issuer.token_with(
+        &forger,
+        json!({"alg": "ES256", "typ": "JWT", "kid": issuer.kid}),
+        issuer.claims(json!({})),
+    );
+    cases.push((
+        "forged JWT",
+        post(Some(&forged), "application/json", json_body(&sign_body(1))),
+        401,
+        "OIDC token refused",
+    ));
     let none = format!(
         "{}.{}.",
         b64url(br#"{"alg":"none","typ":"JWT"}"#),
         b64url(issuer.claims(json!({})).to_string().as_bytes())
     );
-    cases.push(("alg none", post(Some(&none), "application/json", json_body(&sign_body(1))), 401, "none"));
+    cases.push((
+        "alg none",
+        post(Some(&none), "application/json", json_body(&sign_body(1))),
+        401,
+        "none",
+    ));
     let audience = issuer.token(json!({"aud": "someone-else"}));
-    cases.push(("wrong audience", post(Some(&audience), "application/json", json_body(&sign_body(1))), 401, "audience"));
+    cases.push((
+        "wrong audience",
+        post(Some(&audience), "application/json", json_body(&sign_body(1))),
+        401,
+        "audience",
+    ));
     let wrong_issuer = issuer.token(json!({"iss": "https://evil.example.com"}));
-    cases.push(("unknown issuer", post(Some(&wrong_issuer), "application/json", json_body(&sign_body(1))), 401, "evil.example.com"));
+    cases.push((
+        "unknown issuer",
+        post(Some(&wrong_issuer), "application/json", json_body(&sign_body(1))),
+        401,
+        "evil.example.com",
+    ));
 
     let mut failures = Vec::new();
     for (name, (status, body), want, words) in &cases {
         eprintln!("{name}: {status} {body}");
         if status != want || !body.to_lowercase().contains(&words.to_lowercase()) {
-            failures.push(format!("{name}: got {status} {body:?}, want {want} mentioning {words:?}"));
+            failures.push(format!(
+                "{name}: got {status} {body:?}, want {want} mentioning {words:?}"
+            ));
         }
         if *status >= 400 && *status != 413 {
             let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-            assert!(v["error"]["message"].is_string(), "{name}: errors are JSON with a message: {body}");
+            assert!(
+                v["error"]["message"].is_string(),
+                "{name}: errors are JSON with a message: {body}"
+            );
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -725,8 +875,17 @@ fn bad_input_gets_a_clear_4xx_and_nothing_is_signed() {
     let (status, jobs) = server.call("GET", "/v1/jobs", Some(&admin), None);
     assert_eq!(status, 200);
     assert_eq!(jobs["jobs"].as_array().unwrap().len(), 0, "{jobs}");
-    let r = client.get(server.url("/v1/audit")).bearer_auth(&admin).send().unwrap();
-    let audit: Vec<Value> = r.text().unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let r = client
+        .get(server.url("/v1/audit"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    let audit: Vec<Value> = r
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let kinds: Vec<&str> = audit.iter().filter_map(|e| e["kind"].as_str()).collect();
     assert!(!kinds.contains(&"sign"), "{kinds:?}");
     let refusals = kinds.iter().filter(|k| **k == "refusal").count();
@@ -742,12 +901,19 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
     let out = Command::new(SIGNET)
         .args(["signer", "init"])
         .arg(&dir)
-        .args(["--listen", &format!("127.0.0.1:{}", testkit::revocation::free_port())])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", testkit::revocation::free_port()),
+        ])
         .output()
         .unwrap();
     expect(&out, true, &["admin token"]);
     // init refuses to overwrite.
-    let again = Command::new(SIGNET).args(["signer", "init"]).arg(&dir).output().unwrap();
+    let again = Command::new(SIGNET)
+        .args(["signer", "init"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     expect(&again, false, &["already exists"]);
     let config = dir.join("signer.yaml");
     let mut child = Command::new(SIGNET)
@@ -758,9 +924,16 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
         .spawn()
         .unwrap();
     let (line, _reader) = testkit::read_first_line(child.stdout.take().unwrap(), Duration::from_secs(30));
-    let addr = line.trim().strip_prefix("signet signer listening on https://").expect(&line).to_owned();
+    let addr = line
+        .trim()
+        .strip_prefix("signet signer listening on https://")
+        .expect(&line)
+        .to_owned();
     let ca = reqwest::Certificate::from_pem(&fs::read(dir.join("tls/ca.pem")).unwrap()).unwrap();
-    let client = reqwest::blocking::Client::builder().tls_certs_only([ca]).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .tls_certs_only([ca])
+        .build()
+        .unwrap();
     let token = fs::read_to_string(dir.join("admin.token")).unwrap();
     let who: Value = client
         .get(format!("https://{addr}/v1/whoami"))
@@ -770,7 +943,12 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
         .json()
         .unwrap();
     assert_eq!(who["admin"], true, "{who}");
-    let doc: Value = client.get(format!("https://{addr}/openapi.json")).send().unwrap().json().unwrap();
+    let doc: Value = client
+        .get(format!("https://{addr}/openapi.json"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(doc["openapi"], "3.1.0");
@@ -778,6 +956,9 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
     let source = include_str!("../../signer/src/server.rs");
     for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
         let route = line.split('"').nth(1).unwrap().replace("{*request}", "{request}");
-        assert!(paths.contains_key(&route), "route {route} is missing from openapi.json");
+        assert!(
+            paths.contains_key(&route),
+            "route {route} is missing from openapi.json"
+        );
     }
 }

@@ -103,7 +103,11 @@ impl Listener {
     /// Loads the certificate files and binds `addr`.
     pub async fn bind(addr: SocketAddr, tls: &TlsFiles) -> Result<Self, Error> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let certs = Arc::new(CertReloader::load(&tls.cert_file, &tls.key_file, provider.clone())?);
+        let certs = Arc::new(CertReloader::load(
+            &tls.cert_file,
+            &tls.key_file,
+            provider.clone(),
+        )?);
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::Tls(e.to_string()))?;
@@ -125,7 +129,9 @@ impl Listener {
         };
         let mut config = builder.with_cert_resolver(certs.clone());
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let listener = TcpListener::bind(addr).await.map_err(|e| io("listen on", addr, e))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| io("listen on", addr, e))?;
         let local_addr = listener.local_addr().map_err(|e| io("listen on", addr, e))?;
         Ok(Self {
             local_addr,
@@ -349,7 +355,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "m" => Duration::from_secs(n.saturating_mul(60)),
         "h" => Duration::from_secs(n.saturating_mul(3600)),
         "d" => Duration::from_secs(n.saturating_mul(86_400)),
-        _ => return Err(format!("invalid duration {s:?}: the unit must be ms, s, m, h or d")),
+        _ => {
+            return Err(format!(
+                "invalid duration {s:?}: the unit must be ms, s, m, h or d"
+            ));
+        }
     };
     Ok(d)
 }

@@ -138,7 +138,10 @@ pub struct ProfileConfig {
     /// perJob: how long a leaf certificate is valid (default 24h). The
     /// built-in TSA timestamps every signature, so it still verifies after
     /// the leaf expires.
-    #[serde(default = "default_certificate_validity", deserialize_with = "https::duration")]
+    #[serde(
+        default = "default_certificate_validity",
+        deserialize_with = "https::duration"
+    )]
     pub certificate_validity: Duration,
     /// The signature's own expiry (`io.cncf.notary.expiry`); none by default.
     #[serde(default, deserialize_with = "https::optional_duration")]

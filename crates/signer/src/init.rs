@@ -83,15 +83,28 @@ pub async fn init(dir: &Path, listen: std::net::SocketAddr) -> Result<Initialize
     // The profile's CA: a generated test CA.
     let ca_key = key_file(dir, "keys/ca.key", KeySpec::Ec(256))?;
     let ca_spki = ca_key.public_key_spki_der().map_err(gen_err)?;
-    let ca = pki::generate_ca("CN=Signet Dev Signing CA,O=Signet Dev,ST=WA,C=US", &ca_key, &ca_spki, ten_years).map_err(gen_err)?;
+    let ca = pki::generate_ca(
+        "CN=Signet Dev Signing CA,O=Signet Dev,ST=WA,C=US",
+        &ca_key,
+        &ca_spki,
+        ten_years,
+    )
+    .map_err(gen_err)?;
     write(&dir.join("certs/ca.pem"), pem(&ca), false)?;
 
     // The TSA: a root and a timestamping leaf.
     let tsa_root_key = PrivateKey::generate(KeySpec::Ec(256)).map_err(gen_err)?;
     let tsa_root_spki = tsa_root_key.public_key_spki_der().map_err(gen_err)?;
-    let tsa_root = pki::generate_ca("CN=Signet Dev TSA Root,O=Signet Dev,ST=WA,C=US", &tsa_root_key, &tsa_root_spki, ten_years).map_err(gen_err)?;
+    let tsa_root = pki::generate_ca(
+        "CN=Signet Dev TSA Root,O=Signet Dev,ST=WA,C=US",
+        &tsa_root_key,
+        &tsa_root_spki,
+        ten_years,
+    )
+    .map_err(gen_err)?;
     let tsa_key = key_file(dir, "keys/tsa.key", KeySpec::Ec(256))?;
-    let tsa_root_issuer = pki::Issuer::new(vec![tsa_root.clone()], std::sync::Arc::new(tsa_root_key)).map_err(gen_err)?;
+    let tsa_root_issuer =
+        pki::Issuer::new(vec![tsa_root.clone()], std::sync::Arc::new(tsa_root_key)).map_err(gen_err)?;
     let tsa_spki = tsa_key.public_key_spki_der().map_err(gen_err)?;
     let tsa_cert = pki::generate_tsa_certificate(
         &tsa_root_issuer,
@@ -101,7 +114,11 @@ pub async fn init(dir: &Path, listen: std::net::SocketAddr) -> Result<Initialize
         ten_years,
     )
     .map_err(gen_err)?;
-    write(&dir.join("certs/tsa.pem"), format!("{}{}", pem(&tsa_cert), pem(&tsa_root)), false)?;
+    write(
+        &dir.join("certs/tsa.pem"),
+        format!("{}{}", pem(&tsa_cert), pem(&tsa_root)),
+        false,
+    )?;
 
     // The checkpoint key.
     key_file(dir, "keys/checkpoint.key", KeySpec::Ec(256))?;
@@ -114,8 +131,16 @@ pub async fn init(dir: &Path, listen: std::net::SocketAddr) -> Result<Initialize
 
     // Trust store and policy for verifiers (notation's directory layout).
     let trust_dir = dir.join("trust");
-    write(&trust_dir.join("truststore/x509/ca/signet/ca.pem"), pem(&ca), false)?;
-    write(&trust_dir.join("truststore/x509/tsa/signet-tsa/root.pem"), pem(&tsa_root), false)?;
+    write(
+        &trust_dir.join("truststore/x509/ca/signet/ca.pem"),
+        pem(&ca),
+        false,
+    )?;
+    write(
+        &trust_dir.join("truststore/x509/tsa/signet-tsa/root.pem"),
+        pem(&tsa_root),
+        false,
+    )?;
     let policy = json!({
         "version": "1.0",
         "trustPolicies": [{
@@ -196,7 +221,9 @@ fn tls_certificates(listen: std::net::SocketAddr) -> Result<(String, String, Str
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
     let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut ca_params = CertificateParams::default();
-    ca_params.distinguished_name.push(DnType::CommonName, "Signet Dev TLS CA");
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "Signet Dev TLS CA");
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params.not_after = OffsetDateTime::now_utc() + time::Duration::days(3650);
@@ -204,7 +231,9 @@ fn tls_certificates(listen: std::net::SocketAddr) -> Result<(String, String, Str
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::new(vec!["localhost".to_owned()])?;
-    params.distinguished_name.push(DnType::CommonName, "signet signer");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "signet signer");
     params.subject_alt_names.push(SanType::IpAddress(listen.ip()));
     if !listen.ip().is_loopback() {
         params

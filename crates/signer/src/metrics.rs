@@ -51,12 +51,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("signet_signer");
         let signs = Family::<OutcomeLabels, Counter>::default();
         let sign_seconds = Family::<OutcomeLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(
-                [
-                    0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                ]
-                .into_iter(),
-            )
+            Histogram::new([
+                0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
         });
         let requests = Family::<RouteLabels, Counter>::default();
         let auth_failures = Counter::default();
@@ -68,8 +65,16 @@ impl Metrics {
             sign_seconds.clone(),
         );
         registry.register("requests", "HTTP requests by route and status", requests.clone());
-        registry.register("auth_failures", "Requests refused at authentication", auth_failures.clone());
-        registry.register("checkpoints", "Signed audit checkpoints written", checkpoints.clone());
+        registry.register(
+            "auth_failures",
+            "Requests refused at authentication",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "checkpoints",
+            "Signed audit checkpoints written",
+            checkpoints.clone(),
+        );
         Self {
             registry,
             signs,

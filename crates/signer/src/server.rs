@@ -177,10 +177,7 @@ fn public_routes() -> Router<Arc<AppState>> {
         .route("/v1/profiles/{name}/crl", get(profile_crl))
         .route("/v1/revocations/digests", get(list_revoked_digests))
         .route("/v1/tsa/certificates", get(tsa_certificates))
-        .route(
-            "/tsa",
-            post(timestamp).layer(DefaultBodyLimit::max(MAX_DER_BODY)),
-        )
+        .route("/tsa", post(timestamp).layer(DefaultBodyLimit::max(MAX_DER_BODY)))
         .route(
             "/ocsp/{profile}",
             post(ocsp_post).layer(DefaultBodyLimit::max(MAX_DER_BODY)),
@@ -191,8 +188,12 @@ fn public_routes() -> Router<Arc<AppState>> {
 
 fn public_router(state: Arc<AppState>, timeout: Duration) -> Router {
     public_routes()
-        .fallback(|| async { ApiError::not_found("this listener serves CRLs, OCSP, the TSA and certificates only") })
-        .layer(axum::middleware::from_fn(move |req, next| deadline(req, next, timeout)))
+        .fallback(|| async {
+            ApiError::not_found("this listener serves CRLs, OCSP, the TSA and certificates only")
+        })
+        .layer(axum::middleware::from_fn(move |req, next| {
+            deadline(req, next, timeout)
+        }))
         .with_state(state)
 }
 
@@ -218,14 +219,21 @@ fn router(state: Arc<AppState>, timeout: Duration) -> Router {
         )
         .fallback(|| async { ApiError::not_found("no such endpoint; see /openapi.json") })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn(move |req, next| deadline(req, next, timeout)))
+        .layer(axum::middleware::from_fn(move |req, next| {
+            deadline(req, next, timeout)
+        }))
         .with_state(state)
 }
 
 async fn deadline(req: axum::extract::Request, next: axum::middleware::Next, timeout: Duration) -> Response {
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => ApiError::new(504, "timeout", format!("the request did not finish within {timeout:?}")).into_response(),
+        Err(_) => ApiError::new(
+            504,
+            "timeout",
+            format!("the request did not finish within {timeout:?}"),
+        )
+        .into_response(),
     }
 }
 
@@ -273,7 +281,11 @@ async fn authenticate(
     }
 }
 
-async fn identify(state: &AppState, headers: &HeaderMap, peer: &PeerCertificates) -> Result<Identity, ApiError> {
+async fn identify(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: &PeerCertificates,
+) -> Result<Identity, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value
             .to_str()
@@ -297,7 +309,11 @@ async fn identify(state: &AppState, headers: &HeaderMap, peer: &PeerCertificates
         };
         return oidc.verify(bearer).await.map_err(|e| {
             let status = e.status();
-            let code = if status == 401 { "unauthenticated" } else { "unavailable" };
+            let code = if status == 401 {
+                "unauthenticated"
+            } else {
+                "unavailable"
+            };
             ApiError::new(status, code, format!("OIDC token refused: {e}"))
         });
     }
@@ -312,11 +328,11 @@ async fn identify(state: &AppState, headers: &HeaderMap, peer: &PeerCertificates
 
 async fn token_identity(state: &AppState, token: &str) -> Result<Identity, ApiError> {
     let hash = auth::hash_token(token);
-    let cached = state
-        .tokens
-        .lock()
-        .ok()
-        .and_then(|c| c.get(&hash).filter(|(at, _)| at.elapsed() < TOKEN_CACHE_TTL).map(|(_, t)| t.clone()));
+    let cached = state.tokens.lock().ok().and_then(|c| {
+        c.get(&hash)
+            .filter(|(at, _)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(_, t)| t.clone())
+    });
     let record = match cached {
         Some(r) => r,
         None => {
@@ -334,7 +350,10 @@ async fn token_identity(state: &AppState, token: &str) -> Result<Identity, ApiEr
         return Err(ApiError::unauthenticated("unknown API token"));
     };
     if t.revoked_at.is_some() {
-        return Err(ApiError::unauthenticated(format!("API token {:?} was revoked", t.name)));
+        return Err(ApiError::unauthenticated(format!(
+            "API token {:?} was revoked",
+            t.name
+        )));
     }
     if let Some(exp) = t.expires_at
         && exp <= OffsetDateTime::now_utc()
@@ -385,7 +404,8 @@ fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
             format!("the body must be application/json, not {ct}"),
         ));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))
 }
 
 /// Reads a request body of at most `limit` bytes.
@@ -414,7 +434,9 @@ async fn sign(
 ) -> Result<Json<crate::service::SignResponse>, ApiError> {
     let origin = origin(addr, &headers);
     if state.shutting_down.load(Ordering::SeqCst) {
-        return Err(ApiError::unavailable("the service is shutting down; retry on another replica"));
+        return Err(ApiError::unavailable(
+            "the service is shutting down; retry on another replica",
+        ));
     }
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/sign").await?;
     let parsed = match read_body(body, state.max_body).await {
@@ -519,7 +541,11 @@ async fn get_envelope(
     let origin = origin(addr, &headers);
     let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs/{id}/envelope").await?;
     let job = job_for(&state, &who, &id).await?;
-    Ok(([(header::CONTENT_TYPE, job.envelope_media_type.clone())], job.envelope).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, job.envelope_media_type.clone())],
+        job.envelope,
+    )
+        .into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -592,7 +618,10 @@ async fn revoke_profile(
         })
         .await?;
     info!(profile = %name, actor = %who.display(), "profile revoked from {}", rfc3339(from));
-    Ok(Json(json!({"revoked": receipt.affected, "effectiveFrom": rfc3339(from), "auditSeq": receipt.seq})).into_response())
+    Ok(
+        Json(json!({"revoked": receipt.affected, "effectiveFrom": rfc3339(from), "auditSeq": receipt.seq}))
+            .into_response(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -647,7 +676,9 @@ async fn list_revoked_digests(
             }
             Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], out).into_response())
         }
-        Some(other) => Err(ApiError::bad_request(format!("format {other:?} is not json or text"))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format {other:?} is not json or text"
+        ))),
     }
 }
 
@@ -658,7 +689,9 @@ async fn list_profiles(State(state): State<Arc<AppState>>) -> Response {
         .values()
         .map(|p| {
             let (mode, crl, ocsp) = match &p.kind {
-                ProfileKind::PerJob { crl_url, ocsp_url, .. } => ("perJob", Some(crl_url.clone()), Some(ocsp_url.clone())),
+                ProfileKind::PerJob {
+                    crl_url, ocsp_url, ..
+                } => ("perJob", Some(crl_url.clone()), Some(ocsp_url.clone())),
                 ProfileKind::Fixed { .. } => ("fixed", None, None),
             };
             json!({
@@ -699,9 +732,16 @@ fn profile(state: &AppState, name: &str) -> Result<Arc<crate::service::Profile>,
         .ok_or_else(|| ApiError::not_found(format!("no signing profile {name:?}")))
 }
 
-async fn profile_certificates(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn profile_certificates(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let p = profile(&state, &name)?;
-    Ok(([(header::CONTENT_TYPE, "application/pem-certificate-chain")], pem_chain(p.chain())).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        pem_chain(p.chain()),
+    )
+        .into_response())
 }
 
 async fn tsa_certificates(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
@@ -742,7 +782,10 @@ fn reason_code(reason: &str) -> Option<pki::Reason> {
     code.parse().ok()
 }
 
-async fn profile_crl(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, ApiError> {
+async fn profile_crl(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
     let name = name.strip_suffix(".crl").unwrap_or(&name).to_owned();
     let p = profile(&state, &name)?;
     let issuer = issuer_of(&p)?;
@@ -754,11 +797,15 @@ async fn profile_crl(State(state): State<Arc<AppState>>, Path(name): Path<String
     let now = OffsetDateTime::now_utc();
     let (number, _) = state.service.store.head().await?;
     let next = now + time::Duration::seconds(REVOCATION_VALIDITY.as_secs() as i64);
-    let crl = pki::crl(issuer, number.max(1), now, next, &entries).map_err(|e| ApiError::internal(e.to_string()))?;
+    let crl = pki::crl(issuer, number.max(1), now, next, &entries)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/pkix-crl".to_owned()),
-            (header::CACHE_CONTROL, format!("max-age={}", REVOCATION_VALIDITY.as_secs() / 2)),
+            (
+                header::CACHE_CONTROL,
+                format!("max-age={}", REVOCATION_VALIDITY.as_secs() / 2),
+            ),
         ],
         crl,
     )
@@ -769,7 +816,10 @@ async fn ocsp_post(State(state): State<Arc<AppState>>, Path(profile): Path<Strin
     ocsp(&state, &profile, &body).await
 }
 
-async fn ocsp_get(State(state): State<Arc<AppState>>, Path((profile, request)): Path<(String, String)>) -> Response {
+async fn ocsp_get(
+    State(state): State<Arc<AppState>>,
+    Path((profile, request)): Path<(String, String)>,
+) -> Response {
     // RFC 6960 A.1: base64 of the DER request, URL-encoded, in the path.
     let decoded = percent_decode(&request);
     let der = base64::engine::general_purpose::STANDARD
@@ -823,7 +873,12 @@ async fn ocsp(state: &AppState, profile: &str, der: &[u8]) -> Response {
         if !issuer.issued(&id) {
             return ocsp_reply(pki::ocsp_error(pki::OcspErrorStatus::Unauthorized));
         }
-        let status = match state.service.store.cert_status(profile, &hex::encode(&id.serial)).await {
+        let status = match state
+            .service
+            .store
+            .cert_status(profile, &hex::encode(&id.serial))
+            .await
+        {
             Ok(Some(crate::store::CertState::Good)) => pki::CertStatus::Good,
             Ok(Some(crate::store::CertState::Revoked { at, reason })) => pki::CertStatus::Revoked {
                 at,
@@ -848,7 +903,11 @@ async fn ocsp(state: &AppState, profile: &str, der: &[u8]) -> Response {
     }
 }
 
-async fn timestamp(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn timestamp(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let Some(tsa) = state.service.tsa.clone() else {
         return Err(ApiError::not_found("no timestamp authority is configured"));
     };
@@ -864,9 +923,11 @@ async fn timestamp(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
     let answer = match pki::parse_timestamp_request(&body) {
         Ok(req) => {
             let serial = crate::service::random_serial();
-            tokio::task::spawn_blocking(move || pki::timestamp_response(&tsa, &req, &serial, OffsetDateTime::now_utc()))
-                .await
-                .map_err(|e| ApiError::internal(e.to_string()))?
+            tokio::task::spawn_blocking(move || {
+                pki::timestamp_response(&tsa, &req, &serial, OffsetDateTime::now_utc())
+            })
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))?
         }
         Err(e) => Err(e),
     };
@@ -907,7 +968,8 @@ async fn create_token(
         .map(|s| https::parse_duration(s).map_err(ApiError::bad_request))
         .transpose()?
         .map(|d| OffsetDateTime::now_utc() + time::Duration::seconds(d.as_secs() as i64));
-    let (token, record) = crate::service::new_token(&b.name, &b.identity, expires_at).map_err(ApiError::bad_request)?;
+    let (token, record) =
+        crate::service::new_token(&b.name, &b.identity, expires_at).map_err(ApiError::bad_request)?;
     state
         .service
         .store

@@ -118,7 +118,8 @@ impl Profile {
                 let leaf = chain
                     .first()
                     .ok_or_else(|| bad("the certificate chain is empty".into()))?;
-                let cert = notary::x509::Certificate::from_der(leaf.clone()).map_err(|e| bad(e.to_string()))?;
+                let cert =
+                    notary::x509::Certificate::from_der(leaf.clone()).map_err(|e| bad(e.to_string()))?;
                 let alg = key
                     .signer
                     .key_spec()
@@ -326,9 +327,7 @@ impl Service {
             .database
             .clone()
             .unwrap_or_else(|| "sqlite://signer.db".into());
-        let store = Store::open(&url)
-            .await
-            .map_err(|e| Error::Store(e.to_string()))?;
+        let store = Store::open(&url).await.map_err(|e| Error::Store(e.to_string()))?;
         Ok(Self {
             store,
             profiles,
@@ -342,7 +341,12 @@ impl Service {
     }
 
     /// Signs `req` for `who`, or refuses (and audits the refusal).
-    pub async fn sign(&self, who: &Identity, req: SignRequest, origin: &Origin) -> Result<SignResponse, ApiError> {
+    pub async fn sign(
+        &self,
+        who: &Identity,
+        req: SignRequest,
+        origin: &Origin,
+    ) -> Result<SignResponse, ApiError> {
         let started = std::time::Instant::now();
         let result = self.sign_inner(who, req, origin).await;
         let outcome = match &result {
@@ -355,7 +359,12 @@ impl Service {
         result
     }
 
-    async fn sign_inner(&self, who: &Identity, req: SignRequest, origin: &Origin) -> Result<SignResponse, ApiError> {
+    async fn sign_inner(
+        &self,
+        who: &Identity,
+        req: SignRequest,
+        origin: &Origin,
+    ) -> Result<SignResponse, ApiError> {
         if let Err(m) = validate_repository(&req.repository) {
             return Err(self.refuse(who, &req, origin, ApiError::bad_request(m)).await);
         }
@@ -420,7 +429,11 @@ impl Service {
             .await
             .map_err(|_| ApiError::unavailable("the service is shutting down"))?;
         let job_id = uuid::Uuid::now_v7().to_string();
-        let tsa = if profile.config.timestamp { self.tsa.clone() } else { None };
+        let tsa = if profile.config.timestamp {
+            self.tsa.clone()
+        } else {
+            None
+        };
         let descriptor = req.descriptor.clone();
         let id = job_id.clone();
         let p = profile.clone();
@@ -463,7 +476,13 @@ impl Service {
     }
 
     /// Records a refusal in the audit log and hands the error back.
-    pub async fn refuse(&self, who: &Identity, req: &SignRequest, origin: &Origin, error: ApiError) -> ApiError {
+    pub async fn refuse(
+        &self,
+        who: &Identity,
+        req: &SignRequest,
+        origin: &Origin,
+        error: ApiError,
+    ) -> ApiError {
         let event = crate::store::AuditEvent {
             kind: "refusal".into(),
             actor: who.display(),
@@ -574,7 +593,8 @@ pub fn produce(
                     subject,
                     public_key_spki: &spki,
                     not_before: now - time::Duration::minutes(5),
-                    not_after: now + time::Duration::seconds(i64::try_from(validity.as_secs()).unwrap_or(86_400)),
+                    not_after: now
+                        + time::Duration::seconds(i64::try_from(validity.as_secs()).unwrap_or(86_400)),
                     crl_url: Some(crl_url),
                     ocsp_url: Some(ocsp_url),
                 },
@@ -652,7 +672,8 @@ pub fn validate_repository(repository: &str) -> Result<(), String> {
     if repository.is_empty() || repository.len() > 255 {
         return Err("repository must be 1-255 characters, e.g. registry.example.com/team/app".into());
     }
-    if repository.contains(['@', ' ', '\t', '\n']) || repository.ends_with('/') || repository.starts_with('/') {
+    if repository.contains(['@', ' ', '\t', '\n']) || repository.ends_with('/') || repository.starts_with('/')
+    {
         return Err(format!(
             "repository {repository:?} must be registry/repository without tag or digest"
         ));

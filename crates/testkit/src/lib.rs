@@ -59,7 +59,10 @@ pub mod tsa;
 /// The first line a child process prints on `out` (a server announcing its
 /// address), waiting at most `timeout`; empty when none came. The reader
 /// keeps draining `out` afterwards so the child never blocks on a full pipe.
-pub fn read_first_line(out: impl std::io::Read + Send + 'static, timeout: std::time::Duration) -> (String, std::thread::JoinHandle<()>) {
+pub fn read_first_line(
+    out: impl std::io::Read + Send + 'static,
+    timeout: std::time::Duration,
+) -> (String, std::thread::JoinHandle<()>) {
     use std::io::BufRead as _;
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {

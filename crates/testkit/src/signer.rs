@@ -39,7 +39,10 @@ impl Drop for SignerServer {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            eprintln!("--- signer log\n{}", fs::read_to_string(&self.log).unwrap_or_default());
+            eprintln!(
+                "--- signer log\n{}",
+                fs::read_to_string(&self.log).unwrap_or_default()
+            );
         }
     }
 }
@@ -65,7 +68,10 @@ impl SignerServer {
         let mut server = Self {
             binary: binary.to_owned(),
             child: None,
-            env: env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             port,
             config_file,
             tls,
@@ -79,11 +85,18 @@ impl SignerServer {
     /// Starts the process (again) and waits until `/readyz` answers.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "the signer is still running");
-        let log = fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let mut cmd = Command::new(&self.binary);
         cmd.args(["serve", "signer", "--config"])
             .arg(&self.config_file)
-            .env("RUST_LOG", std::env::var("SIGNET_SIGNER_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("SIGNET_SIGNER_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(log);
         for (k, v) in &self.env {
@@ -107,7 +120,10 @@ impl SignerServer {
             {
                 break;
             }
-            assert!(std::time::Instant::now() < deadline, "the signer never became ready");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the signer never became ready"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -155,7 +171,9 @@ impl SignerServer {
             req = req.bearer_auth(b);
         }
         if let Some(body) = body {
-            req = req.header("content-type", "application/json").body(body.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
         }
         let r = req.send().unwrap();
         let status = r.status().as_u16();
@@ -165,7 +183,13 @@ impl SignerServer {
 
     /// The sum of the samples of metric `name` at `/metrics`.
     pub fn metric(&self, name: &str) -> f64 {
-        let text = self.client(None).get(self.url("/metrics")).send().unwrap().text().unwrap();
+        let text = self
+            .client(None)
+            .get(self.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
         text.lines()
             .filter(|l| l.starts_with(name) && !l.starts_with('#'))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())

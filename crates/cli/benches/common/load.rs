@@ -159,5 +159,8 @@ pub async fn closed_loop(target: &Target, body: &Body, concurrency: usize, secon
         errors += e;
     }
     let good = (latencies.len() - errors) as f64;
-    (stats(latencies, errors, target.deadline), good / started.elapsed().as_secs_f64())
+    (
+        stats(latencies, errors, target.deadline),
+        good / started.elapsed().as_secs_f64(),
+    )
 }

@@ -189,7 +189,9 @@ fn handle(command: &str, input: &[u8]) -> Result<Vec<u8>, Failure> {
 fn remote_envelope(req: proto::GenerateEnvelopeRequest) -> Result<proto::GenerateEnvelopeResponse, Failure> {
     let config = &req.plugin_config;
     let Some(url) = config.get("url") else {
-        return Err(validation("generate-envelope needs the plugin config url=<signing service URL>"));
+        return Err(validation(
+            "generate-envelope needs the plugin config url=<signing service URL>",
+        ));
     };
     let Some(repository) = config.get("repository") else {
         return Err(validation(
@@ -197,7 +199,10 @@ fn remote_envelope(req: proto::GenerateEnvelopeRequest) -> Result<proto::Generat
         ));
     };
     if req.payload_type != notary::envelope::PAYLOAD_CONTENT_TYPE {
-        return Err(validation(format!("payloadType {:?} is not supported", req.payload_type)));
+        return Err(validation(format!(
+            "payloadType {:?} is not supported",
+            req.payload_type
+        )));
     }
     if req.expiry_duration_in_seconds != 0 {
         return Err(validation(
@@ -239,7 +244,12 @@ fn remote_envelope(req: proto::GenerateEnvelopeRequest) -> Result<proto::Generat
     use base64::Engine as _;
     let envelope = base64::engine::general_purpose::STANDARD
         .decode(&signed.envelope)
-        .map_err(|e| fail(proto::ERROR_CODE_GENERIC, format!("the envelope is not base64: {e}")))?;
+        .map_err(|e| {
+            fail(
+                proto::ERROR_CODE_GENERIC,
+                format!("the envelope is not base64: {e}"),
+            )
+        })?;
     Ok(proto::GenerateEnvelopeResponse {
         signature_envelope: envelope,
         signature_envelope_type: signed.envelope_media_type,

@@ -25,7 +25,12 @@ pub enum Command {
     Verify {
         /// The service's configuration file: its database is checked, and
         /// its checkpoint key is used unless --public-key is given.
-        #[arg(long, value_name = "FILE", required_unless_present = "export", conflicts_with = "export")]
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "export",
+            conflicts_with = "export"
+        )]
         config: Option<PathBuf>,
         /// A JSON-lines export (`signet audit export`, `GET /v1/audit`) to check instead.
         #[arg(long, value_name = "FILE", requires = "public_key")]
@@ -100,8 +105,9 @@ pub fn run(command: Command) -> Result<ExitCode> {
                 (Some(config), _) => {
                     if keys.is_empty() {
                         let cfg = signer::Config::load(&config)?;
-                        let key = signer::keys::open(&cfg.audit.checkpoint_key)
-                            .with_context(|| "opening audit.checkpointKey (or give --public-key)".to_string())?;
+                        let key = signer::keys::open(&cfg.audit.checkpoint_key).with_context(|| {
+                            "opening audit.checkpointKey (or give --public-key)".to_string()
+                        })?;
                         keys.push((signer::service::key_id(&key.public_key_spki), key.public_key_spki));
                     }
                     let rt = tokio::runtime::Builder::new_current_thread()
@@ -113,7 +119,8 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     report
                 }
                 (None, Some(export)) => {
-                    let file = std::fs::File::open(&export).with_context(|| format!("opening {}", export.display()))?;
+                    let file = std::fs::File::open(&export)
+                        .with_context(|| format!("opening {}", export.display()))?;
                     signer::store::verify_export(BufReader::new(file), &keys)?
                 }
                 (None, None) => bail!("give --config or --export"),
@@ -131,7 +138,10 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     if intact {
                         println!("The audit log is intact.");
                     } else {
-                        println!("The audit log has been tampered with: {} problem(s).", report.problems.len());
+                        println!(
+                            "The audit log has been tampered with: {} problem(s).",
+                            report.problems.len()
+                        );
                     }
                 }
                 Format::Json => crate::output::json(&json!({
@@ -139,7 +149,11 @@ pub fn run(command: Command) -> Result<ExitCode> {
                     "report": report,
                 })),
             }
-            Ok(if intact { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if intact {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Export { config, file } => {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -149,7 +163,8 @@ pub fn run(command: Command) -> Result<ExitCode> {
             let n = match &file {
                 Some(path) => {
                     let mut out = std::io::BufWriter::new(
-                        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+                        std::fs::File::create(path)
+                            .with_context(|| format!("creating {}", path.display()))?,
                     );
                     rt.block_on(store.export_audit(&mut out))?
                 }

@@ -15,9 +15,9 @@ use oci::signature;
 use serde_json::json;
 
 use crate::{
-    signer_client::{Client, SignResponse},
     config::ConfigDir,
     output::Format,
+    signer_client::{Client, SignResponse},
     target::{ArtifactArgs, Location},
 };
 
@@ -105,12 +105,21 @@ pub fn sign(
     let (k, v) = signature::created_annotation(time::OffsetDateTime::now_utc());
     annotations.insert(k, v);
     let subject = Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size);
-    let manifest = signature::push_signature(store.as_mut(), &subject, &signed.envelope_media_type, &bytes, annotations)
-        .context("cannot push the signature")?;
+    let manifest = signature::push_signature(
+        store.as_mut(),
+        &subject,
+        &signed.envelope_media_type,
+        &bytes,
+        annotations,
+    )
+    .context("cannot push the signature")?;
     let shown = location.shown(&subject.digest);
     match output {
         Format::Text => {
-            println!("Successfully signed {shown} (job {}, profile {} v{})", signed.job_id, signed.profile, signed.profile_version);
+            println!(
+                "Successfully signed {shown} (job {}, profile {} v{})",
+                signed.job_id, signed.profile, signed.profile_version
+            );
             println!("Pushed the signature to {}@{}", location.name(), manifest.digest);
         }
         Format::Json => crate::output::json(&json!({

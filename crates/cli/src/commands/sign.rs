@@ -176,13 +176,24 @@ pub fn run(config: &ConfigDir, args: Args) -> Result<ExitCode> {
     warn_mutable_tag(&location);
     if args.remote.remote.is_some() {
         if args.key.is_some() || args.plugin.plugin.is_some() || args.timestamp.timestamp_url.is_some() {
-            bail!("--remote signs with the service's profile and timestamp authority: leave out --key, --plugin and --timestamp-url");
+            bail!(
+                "--remote signs with the service's profile and timestamp authority: leave out --key, --plugin and --timestamp-url"
+            );
         }
         if args.signature_format != "jws" || args.expiry.is_some() {
-            bail!("--remote: the profile fixes the envelope format and expiry; leave out --signature-format and --expiry");
+            bail!(
+                "--remote: the profile fixes the envelope format and expiry; leave out --signature-format and --expiry"
+            );
         }
         let metadata: BTreeMap<String, String> = args.user_metadata.iter().cloned().collect();
-        return crate::commands::remote::sign(config, &args.artifact, &location, &args.remote, &metadata, args.output);
+        return crate::commands::remote::sign(
+            config,
+            &args.artifact,
+            &location,
+            &args.remote,
+            &metadata,
+            args.output,
+        );
     }
     let format = EnvelopeFormat::from_name(&args.signature_format)
         .with_context(|| format!("unknown signature format {:?}", args.signature_format))?;

@@ -124,7 +124,8 @@ pub fn run(command: Command) -> Result<ExitCode> {
             let rt = runtime()?;
             let store = open_store(&rt, &config)?;
             let expires_at = expires_in.map(|d| OffsetDateTime::now_utc() + d);
-            let (token, record) = signer::service::new_token(&name, &identity, expires_at).map_err(anyhow::Error::msg)?;
+            let (token, record) =
+                signer::service::new_token(&name, &identity, expires_at).map_err(anyhow::Error::msg)?;
             rt.block_on(store.submit(Write::CreateToken {
                 token: record,
                 actor: operator(),

@@ -240,18 +240,33 @@ impl DockerConfig {
                 reason,
             })
         };
-        let mut child = Command::new(&path)
-            .arg(action)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                fail(format!(
-                    "cannot run credential helper {program} (configured in {}): {e}",
-                    self.path.display()
-                ))
-            })?;
+        let spawn = || {
+            Command::new(&path)
+                .arg(action)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+        };
+        // ETXTBSY: a helper written moments ago can still be open for
+        // writing in a child another thread just forked (until that child
+        // execs); it clears within milliseconds.
+        let mut spawned = spawn();
+        for _ in 0..20 {
+            match &spawned {
+                Err(e) if e.raw_os_error() == Some(26) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    spawned = spawn();
+                }
+                _ => break,
+            }
+        }
+        let mut child = spawned.map_err(|e| {
+            fail(format!(
+                "cannot run credential helper {program} (configured in {}): {e}",
+                self.path.display()
+            ))
+        })?;
         if let Some(mut stdin) = child.stdin.take() {
             // A helper that exits without reading is judged by its exit status.
             let _ = stdin.write_all(input);

@@ -202,7 +202,7 @@ async fn round_trip(url: &str) {
     let e = store.submit(Write::Job(j1.clone())).await.unwrap_err();
     assert!(matches!(e, StoreError::Conflict(_)), "{e}");
     let json = serde_json::to_value(&got).unwrap();
-    assert_eq!(json["created_at"], "2025-03-01T12:00:00.123456789Z");
+    assert_eq!(json["createdAt"], "2025-03-01T12:00:00.123456789Z");
 
     // Audit.
     let r = store
