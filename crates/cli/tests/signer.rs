@@ -197,6 +197,7 @@ impl Fixture {
                         "keyLabel": "release-ca", "pinEnv": "SIGNET_HSM_PIN"},
                 "certificateChain": ca_file,
                 "subject": SUBJECT,
+                "push": {"insecure": [host]},
             }],
             "tsa": {"key": {"type": "file", "path": tsa_key_file}, "certificateChain": tsa_chain},
             "audit": {"checkpointKey": {"type": "file", "path": checkpoint_key}, "checkpointInterval": "1s"},
@@ -402,6 +403,13 @@ fn end_to_end(db: Db) {
     assert_eq!(status, 200, "{jobs}");
     let jobs = jobs["jobs"].as_array().unwrap().clone();
     assert_eq!(jobs.len(), 3, "{jobs:?}");
+    // Others' jobs are not listed to a non-admin caller.
+    let (_, mine) = f.server.call("GET", "/v1/jobs", Some(&ci), None);
+    assert_eq!(
+        mine["jobs"].as_array().unwrap().len(),
+        2,
+        "the ci token signed two: {mine}"
+    );
     let api_row = jobs.iter().find(|j| j["id"] == api_job).unwrap();
     assert!(
         api_row["identity"].as_str().unwrap().starts_with("oidc:"),
@@ -421,6 +429,32 @@ fn end_to_end(db: Db) {
     let status = r.status().as_u16();
     let body: Value = r.json().unwrap();
     assert_eq!(status, 200, "{body}");
+
+    // The service pushes the signature itself when asked (its own registry
+    // credentials); the image then verifies like the others.
+    let pushed = f.reg.seed_image("team/pushed", "v1");
+    let (status, body) = f.server.call(
+        "POST",
+        "/v1/sign",
+        Some(&ci),
+        Some(
+            &json!({"profile": "release", "repository": format!("{host}/team/pushed"), "push": true,
+                     "descriptor": {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                                    "digest": pushed.digest, "size": pushed.size}}),
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body["signatureManifest"]["digest"].is_string(), "{body}");
+    expect(
+        &f.signet_verify(&pushed.reference),
+        true,
+        &["Successfully verified"],
+    );
+    expect(
+        &f.notation_verify(&pushed.reference),
+        true,
+        &["Successfully verified"],
+    );
 
     // The built-in TSA answers openssl's own request, and openssl verifies it.
     let data = write(&f.env.root.join("tsa-data.txt"), "timestamp me");
@@ -537,8 +571,19 @@ fn end_to_end(db: Db) {
         audit.iter().any(|e| e["kind"] == "revoke.job"),
         "the revocation must be audited"
     );
+    let profile_changes: Vec<&Value> = audit.iter().filter(|e| e["kind"] == "profile.change").collect();
+    assert_eq!(
+        profile_changes.len(),
+        1,
+        "the profile is recorded once, at first start: {profile_changes:?}"
+    );
+    assert_eq!(profile_changes[0]["subject"], "release");
+    assert_eq!(profile_changes[0]["data"]["version"], 3);
     let sign_entries = audit.iter().filter(|e| e["kind"] == "sign").count();
-    assert_eq!(sign_entries, 4, "three images and one raw mTLS job");
+    assert_eq!(
+        sign_entries, 5,
+        "three images, one raw mTLS job, one pushed by the service"
+    );
 
     // The whole log verifies.
     expect(&audit_verify(&f.server), true, &["intact"]);
@@ -659,6 +704,19 @@ fn crash_safety(database: Option<String>, root: &Path) {
     );
 
     server.restart();
+    let r = server
+        .client(None)
+        .get(server.url("/v1/audit"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    let changes = r
+        .text()
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("\"profile.change\""))
+        .count();
+    assert_eq!(changes, 1, "an unchanged profile is not audited again at restart");
     for (id, digest) in &acked {
         let (status, job) = server.call("GET", &format!("/v1/jobs/{id}"), Some(&admin), None);
         assert_eq!(status, 200, "acknowledged job {id} is lost: {job}");

@@ -150,6 +150,30 @@ pub struct ProfileConfig {
     /// TSA is configured).
     #[serde(default = "yes")]
     pub timestamp: bool,
+    /// Lets sign requests ask the service to push the signature itself
+    /// (`"push": true`), with the service's own registry credentials —
+    /// give it a robot account that may push to the repositories the
+    /// profile's rules allow, nothing more.
+    #[serde(default)]
+    pub push: Option<PushConfig>,
+}
+
+/// How the service reaches registries to push signatures.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PushConfig {
+    /// Registries (`host:port`) reached over plain HTTP.
+    #[serde(default)]
+    pub insecure: Vec<String>,
+    /// Extra PEM roots for registries' TLS certificates.
+    #[serde(default)]
+    pub ca_files: Vec<PathBuf>,
+    /// A directory with a docker `config.json` holding the credentials.
+    #[serde(default)]
+    pub docker_config: Option<PathBuf>,
+    /// The most one registry request may take (default 30s).
+    #[serde(default = "default_push_timeout", deserialize_with = "https::duration")]
+    pub timeout: Duration,
 }
 
 /// The built-in timestamp authority.
@@ -225,6 +249,9 @@ fn default_certificate_validity() -> Duration {
 fn default_tsa_policy() -> String {
     "1.3.6.1.4.1.57264.2.1".into()
 }
+fn default_push_timeout() -> Duration {
+    Duration::from_secs(30)
+}
 fn default_checkpoint_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -295,6 +322,12 @@ impl Config {
         for p in &mut self.profiles {
             fix_key(&mut p.key);
             fix(&mut p.certificate_chain);
+            if let Some(push) = &mut p.push {
+                push.ca_files.iter_mut().for_each(fix);
+                if let Some(d) = &mut push.docker_config {
+                    fix(d);
+                }
+            }
         }
         if let Some(t) = &mut self.tsa {
             fix_key(&mut t.key);

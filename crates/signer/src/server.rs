@@ -617,6 +617,7 @@ async fn revoke_profile(
             actor: who.display(),
         })
         .await?;
+    state.service.revocations_changed().await;
     info!(profile = %name, actor = %who.display(), "profile revoked from {}", rfc3339(from));
     Ok(
         Json(json!({"revoked": receipt.affected, "effectiveFrom": rfc3339(from), "auditSeq": receipt.seq}))
@@ -651,6 +652,7 @@ async fn revoke_digest(
             actor: who.display(),
         })
         .await?;
+    state.service.revocations_changed().await;
     info!(digest = %b.digest, actor = %who.display(), "digest revoked");
     Ok(Json(json!({"revoked": receipt.affected, "auditSeq": receipt.seq})).into_response())
 }

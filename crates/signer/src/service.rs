@@ -57,6 +57,8 @@ pub struct Profile {
     pub scheme: SigningScheme,
     /// How certificates are obtained.
     pub kind: ProfileKind,
+    /// The registry client pushes go through, if the profile pushes.
+    pub registry: Option<oci::registry::Client>,
 }
 
 /// Per-job certificates or one fixed certificate.
@@ -134,11 +136,31 @@ impl Profile {
                 }
             }
         };
+        let registry = match &config.push {
+            Some(push) => {
+                let credentials = push.docker_config.as_ref().map(|dir| {
+                    Arc::new(oci::registry::DockerConfig::open(dir.join("config.json")))
+                        as Arc<dyn oci::registry::CredentialStore>
+                });
+                let client = oci::registry::Client::new(oci::registry::ClientConfig {
+                    insecure_registries: push.insecure.clone(),
+                    ca_files: push.ca_files.clone(),
+                    credentials,
+                    timeout: push.timeout,
+                    connect_timeout: push.timeout,
+                    user_agent: SIGNING_AGENT.to_owned(),
+                })
+                .map_err(|e| bad(format!("push: {e}")))?;
+                Some(client)
+            }
+            None => None,
+        };
         Ok(Self {
             config: config.clone(),
             format,
             scheme,
             kind,
+            registry,
         })
     }
 
@@ -243,6 +265,10 @@ pub struct SignRequest {
     pub repository: String,
     /// The artifact: media type, digest, size (annotations are signed too).
     pub descriptor: Descriptor,
+    /// Push the signature to `repository` with the service's own registry
+    /// credentials (the profile must have `push:`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub push: bool,
 }
 
 /// The answer to a [`SignRequest`].
@@ -266,6 +292,9 @@ pub struct SignResponse {
     pub signed_at: String,
     /// The audit entry recording the job.
     pub audit_seq: u64,
+    /// The signature manifest the service pushed (requests with `push`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_manifest: Option<Descriptor>,
 }
 
 /// Everything the handlers need.
@@ -286,6 +315,23 @@ pub struct Service {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Limits signing work in progress.
     pub signing: tokio::sync::Semaphore,
+    /// Revoked profiles and digests, re-read at most every
+    /// [`REVOCATION_REFRESH`] (and at once after a revocation here).
+    revocations: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Revocations>)>>,
+}
+
+/// How stale the in-memory view of revoked profiles and digests may be
+/// (other replicas' revocations). A job signed in that window under a
+/// revoked profile or digest is still stored revoked.
+pub const REVOCATION_REFRESH: Duration = Duration::from_secs(1);
+
+/// Revoked profiles and digests, as sign requests check them.
+#[derive(Debug, Default)]
+pub struct Revocations {
+    /// Profile → its revocation.
+    pub profiles: BTreeMap<String, crate::store::ProfileRevocation>,
+    /// Revoked digests.
+    pub digests: std::collections::HashSet<String>,
 }
 
 impl Service {
@@ -328,6 +374,7 @@ impl Service {
             .clone()
             .unwrap_or_else(|| "sqlite://signer.db".into());
         let store = Store::open(&url).await.map_err(|e| Error::Store(e.to_string()))?;
+        record_profile_changes(&store, &profiles).await?;
         Ok(Self {
             store,
             profiles,
@@ -337,6 +384,7 @@ impl Service {
             checkpoint: (checkpoint_key.signer, key_id),
             metrics: Arc::new(crate::metrics::Metrics::new()),
             signing: tokio::sync::Semaphore::new(config.limits.concurrency),
+            revocations: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -393,7 +441,8 @@ impl Service {
                 .await);
         }
         let now = OffsetDateTime::now_utc();
-        if let Some(r) = self.store.profile_revocation(&req.profile).await?
+        let revoked = self.revocations().await?;
+        if let Some(r) = revoked.profiles.get(&req.profile)
             && r.effective_from <= now
         {
             return Err(self
@@ -410,7 +459,7 @@ impl Service {
                 )
                 .await);
         }
-        if self.store.digest_revoked(req.descriptor.digest.as_str()).await? {
+        if revoked.digests.contains(req.descriptor.digest.as_str()) {
             return Err(self
                 .refuse(
                     who,
@@ -422,6 +471,13 @@ impl Service {
                     )),
                 )
                 .await);
+        }
+        if req.push && profile.registry.is_none() {
+            let e = ApiError::bad_request(format!(
+                "profile {:?} does not push signatures (no push: in its configuration); push it yourself, or leave out \"push\"",
+                req.profile
+            ));
+            return Err(self.refuse(who, &req, origin, e).await);
         }
         let _permit = self
             .signing
@@ -462,6 +518,23 @@ impl Service {
         };
         let receipt = self.store.submit(Write::Job(job)).await?;
         info!(job = %job_id, identity = %who.display(), profile = %req.profile, repository = %req.repository, digest = %req.descriptor.digest, "signed");
+        let signature_manifest = match (&profile.registry, req.push) {
+            (Some(client), true) => Some(
+                push(client, &req, profile.format.media_type(), &signed.envelope, now)
+                    .await
+                    .map_err(|e| {
+                        ApiError::new(
+                            502,
+                            "push_failed",
+                            format!(
+                                "signed as job {job_id}, but pushing the signature to {} failed: {e}; fetch it from /v1/jobs/{job_id}/envelope",
+                                req.repository
+                            ),
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
         use base64::Engine as _;
         Ok(SignResponse {
             job_id,
@@ -472,7 +545,40 @@ impl Service {
             certificate_serial: signed.serial,
             signed_at: rfc3339(now),
             audit_seq: receipt.seq,
+            signature_manifest,
         })
+    }
+
+    /// The revoked profiles and digests, read from the store when the copy
+    /// here is older than [`REVOCATION_REFRESH`] (one reader at a time).
+    pub async fn revocations(&self) -> Result<Arc<Revocations>, ApiError> {
+        let mut cached = self.revocations.lock().await;
+        if let Some((at, r)) = cached.as_ref()
+            && at.elapsed() < REVOCATION_REFRESH
+        {
+            return Ok(r.clone());
+        }
+        let mut fresh = Revocations::default();
+        for name in self.profiles.keys() {
+            if let Some(r) = self.store.profile_revocation(name).await? {
+                fresh.profiles.insert(name.clone(), r);
+            }
+        }
+        fresh.digests = self
+            .store
+            .revoked_digests()
+            .await?
+            .into_iter()
+            .map(|d| d.digest)
+            .collect();
+        let fresh = Arc::new(fresh);
+        *cached = Some((std::time::Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Drops the cached revocations (after a revocation by this replica).
+    pub async fn revocations_changed(&self) {
+        *self.revocations.lock().await = None;
     }
 
     /// Records a refusal in the audit log and hands the error back.
@@ -531,6 +637,97 @@ impl Service {
             .await?;
         Ok(())
     }
+}
+
+/// Pushes the envelope next to the artifact as notation does (a referrer
+/// with `subject`, or the tag fallback), with the service's credentials.
+async fn push(
+    client: &oci::registry::Client,
+    req: &SignRequest,
+    media_type: &str,
+    envelope: &[u8],
+    now: OffsetDateTime,
+) -> Result<Descriptor, String> {
+    let reference = oci::registry::Reference::parse(&format!("{}@{}", req.repository, req.descriptor.digest))
+        .map_err(|e| e.to_string())?;
+    let mut repository = client.repository(&reference);
+    let parsed = notary::envelope::Envelope::parse(media_type, envelope).map_err(|e| e.to_string())?;
+    let thumbprints: Vec<String> = parsed
+        .certificate_chain
+        .iter()
+        .map(|der| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)))
+        .collect();
+    let mut annotations = std::collections::BTreeMap::new();
+    let (k, v) = oci::signature::thumbprint_annotation(&thumbprints);
+    annotations.insert(k, v);
+    let (k, v) = oci::signature::created_annotation(now);
+    annotations.insert(k, v);
+    let subject = Descriptor::new(
+        req.descriptor.media_type.clone(),
+        req.descriptor.digest.clone(),
+        req.descriptor.size,
+    );
+    let (media_type, envelope) = (media_type.to_owned(), envelope.to_vec());
+    tokio::task::spawn_blocking(move || {
+        oci::signature::push_signature(&mut repository, &subject, &media_type, &envelope, annotations)
+            .map_err(|e| oci::error::chain(&e))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// What identifies a profile's configuration in the audit log: a change to
+/// any of it (a new key or chain, another subject, format, validity, push
+/// target) is a `profile.change` entry when the service starts.
+fn profile_fingerprint(p: &Profile) -> serde_json::Value {
+    let chain: Vec<String> = p
+        .chain()
+        .iter()
+        .map(|der| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)))
+        .collect();
+    let c = &p.config;
+    json!({
+        "version": c.version,
+        "mode": match c.mode { Mode::PerJob => "perJob", Mode::Fixed => "fixed" },
+        "format": p.format.name(),
+        "signingScheme": p.scheme.as_str(),
+        "certificateChainSha256": chain,
+        "subject": c.subject,
+        "leafKey": c.leaf_key,
+        "certificateValiditySeconds": c.certificate_validity.as_secs(),
+        "signatureValiditySeconds": c.signature_validity.map(|d| d.as_secs()),
+        "timestamp": c.timestamp,
+        "push": c.push.as_ref().map(|p| json!({"insecure": p.insecure, "dockerConfig": p.docker_config})),
+    })
+}
+
+/// Audits every profile whose configuration differs from the last one
+/// recorded (or that was never recorded).
+async fn record_profile_changes(
+    store: &Store,
+    profiles: &BTreeMap<String, Arc<Profile>>,
+) -> Result<(), Error> {
+    for (name, profile) in profiles {
+        let now = profile_fingerprint(profile);
+        let last = store
+            .last_entry("profile.change", name)
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?;
+        if last.as_ref().map(|e| &e.data) == Some(&now) {
+            continue;
+        }
+        info!(profile = %name, "profile configuration changed; audited");
+        store
+            .submit(Write::Audit(crate::store::AuditEvent {
+                kind: "profile.change".into(),
+                actor: "configuration".into(),
+                subject: name.clone(),
+                data: now,
+            }))
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Output of [`produce`].

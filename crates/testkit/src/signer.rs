@@ -128,6 +128,19 @@ impl SignerServer {
         }
     }
 
+    /// CPU time (user + system) the running process has used so far, from
+    /// `/proc/<pid>/stat` (Linux); 0 where that cannot be read.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Some(child) = &self.child else { return 0.0 };
+        let stat = fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        // Field 14 is index 11 here (the first two fields are gone); USER_HZ is 100 on Linux.
+        (ticks(11) + ticks(12)) / 100.0
+    }
+
     /// SIGKILL, no shutdown at all.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -96,7 +96,11 @@ impl<'de> Visitor<'de> for StrictVisitor {
 /// the serialised text is exact.
 pub fn to_go_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
     let text = serde_json::to_string(value)?;
-    let mut out = String::with_capacity(text.len());
+    // Nearly always nothing to escape (0xE2 leads U+2028 and U+2029 in UTF-8).
+    if !text.bytes().any(|b| matches!(b, b'<' | b'>' | b'&' | 0xE2)) {
+        return Ok(text.into_bytes());
+    }
+    let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         match c {
             '<' => out.push_str("\\u003c"),

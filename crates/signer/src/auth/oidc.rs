@@ -72,10 +72,10 @@ pub struct OidcConfig {
     #[serde(default)]
     pub jwks_ca_file: Option<PathBuf>,
     /// Clock skew allowed for `exp`, `nbf` and `iat` (`"60s"`, `"2m"`, or seconds).
-    #[serde(default = "default_leeway", deserialize_with = "duration::deserialize")]
+    #[serde(default = "default_leeway", deserialize_with = "https::duration")]
     pub leeway: Duration,
     /// How often the JWKS is reloaded (default `"5m"`).
-    #[serde(default = "default_refresh", deserialize_with = "duration::deserialize")]
+    #[serde(default = "default_refresh", deserialize_with = "https::duration")]
     pub refresh: Duration,
     /// The claim used as the identity's subject instead of `sub`.
     #[serde(default)]
@@ -88,54 +88,6 @@ fn default_leeway() -> Duration {
 
 fn default_refresh() -> Duration {
     Duration::from_secs(300)
-}
-
-/// Durations in configuration: `"250ms"`, `"60s"`, `"5m"`, `"1h"`, or a number of seconds.
-pub mod duration {
-    use std::time::Duration;
-
-    /// Parses `"250ms"`, `"60s"`, `"5m"`, `"1h"` or `"60"` (seconds).
-    pub fn parse(text: &str) -> Result<Duration, String> {
-        let text = text.trim();
-        let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-        let (number, unit) = text.split_at(split);
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration such as \"60s\" or \"5m\""))?;
-        let seconds = match unit.trim() {
-            "ms" => return Ok(Duration::from_millis(n)),
-            "" | "s" => Some(n),
-            "m" => n.checked_mul(60),
-            "h" => n.checked_mul(3600),
-            _ => None,
-        };
-        seconds
-            .map(Duration::from_secs)
-            .ok_or_else(|| format!("{text:?} is not a duration such as \"60s\" or \"5m\""))
-    }
-
-    /// Serde `deserialize_with` for [`parse`]; also takes a plain number of seconds.
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = Duration;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a duration such as \"60s\" or \"5m\"")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Duration, E> {
-                parse(v).map_err(E::custom)
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Duration, E> {
-                Ok(Duration::from_secs(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Duration, E> {
-                u64::try_from(v)
-                    .map(Duration::from_secs)
-                    .map_err(|_| E::custom("a duration cannot be negative"))
-            }
-        }
-        d.deserialize_any(V)
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -691,6 +691,20 @@ impl Store {
         rows.iter().map(audit::entry_from_row).collect()
     }
 
+    /// The newest audit entry of `kind` about `subject`, if any (a scan:
+    /// for startup checks, not per request).
+    pub async fn last_entry(&self, kind: &str, subject: &str) -> Result<Option<AuditEntry>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {} FROM audit WHERE kind = $1 AND subject = $2 ORDER BY seq DESC LIMIT 1",
+            audit::ENTRY_COLUMNS
+        )))
+        .bind(kind)
+        .bind(subject)
+        .fetch_optional(&self.inner.read)
+        .await?;
+        row.as_ref().map(audit::entry_from_row).transpose()
+    }
+
     pub(crate) async fn send_checkpoint(&self, cp: Checkpoint) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner
