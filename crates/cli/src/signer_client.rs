@@ -83,23 +83,4 @@ impl Client {
     }
 }
 
-/// The service's answer to `POST /v1/sign`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SignResponse {
-    /// The job's id.
-    pub job_id: String,
-    /// The profile.
-    pub profile: String,
-    /// The profile version.
-    pub profile_version: i64,
-    /// The envelope's media type.
-    pub envelope_media_type: String,
-    /// The envelope, base64.
-    pub envelope: String,
-    /// The per-job certificate's serial.
-    #[serde(default)]
-    pub certificate_serial: Option<String>,
-    /// The audit entry.
-    pub audit_seq: u64,
-}
+pub use signer::service::SignResponse;

@@ -340,6 +340,22 @@ fn load_certified_key(
     Ok((stamp, Arc::new(certified)))
 }
 
+/// Reads a UTF-8 configuration file of at most `limit` bytes; a larger one
+/// is an `InvalidData` error saying so.
+pub fn read_bounded(path: &Path, limit: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
 /// Parses a configuration duration: a whole number and a unit, `500ms`,
 /// `3s`, `2m`, `1h`, `7d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {

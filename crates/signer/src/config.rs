@@ -441,19 +441,7 @@ pub fn valid_profile_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Reads a UTF-8 file of at most `limit` bytes.
+/// Reads a configuration file of at most `limit` bytes.
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<String, Error> {
-    use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| Error::io("read", path, e))?;
-    let mut text = String::new();
-    file.take(limit + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| Error::io("read", path, e))?;
-    if text.len() as u64 > limit {
-        return Err(Error::Config {
-            path: path.to_owned(),
-            message: format!("larger than {limit} bytes"),
-        });
-    }
-    Ok(text)
+    https::read_bounded(path, limit).map_err(|e| Error::io("read", path, e))
 }

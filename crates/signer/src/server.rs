@@ -372,26 +372,61 @@ async fn token_identity(state: &AppState, token: &str) -> Result<Identity, ApiEr
     })
 }
 
-/// Authenticates and requires an admin rule.
-async fn admin(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: &PeerCertificates,
-    origin: &Origin,
-    path: &str,
-) -> Result<Identity, ApiError> {
-    let who = authenticate(state, headers, peer, origin, path).await?;
-    if let Err(denied) = state.service.rules.authorize_admin(&who) {
-        let event = crate::store::AuditEvent {
-            kind: "refusal".into(),
-            actor: who.display(),
-            subject: path.to_owned(),
-            data: json!({"status": 403, "reason": denied.message, "clientAddr": origin.client_addr, "userAgent": origin.user_agent}),
-        };
-        state.service.store.submit(Write::Audit(event)).await?;
-        return Err(ApiError::forbidden(denied.message));
+/// The authenticated caller of a request and where it came from; a
+/// handler that takes it runs only for authenticated requests (failures
+/// are answered 401 and audited).
+struct Caller {
+    who: Identity,
+    origin: Origin,
+}
+
+impl axum::extract::FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let addr = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let peer = parts
+            .extensions
+            .get::<PeerCertificates>()
+            .cloned()
+            .unwrap_or_default();
+        let origin = origin(addr, &parts.headers);
+        let path = parts.uri.path().chars().take(256).collect::<String>();
+        let who = authenticate(state, &parts.headers, &peer, &origin, &path).await?;
+        Ok(Self { who, origin })
     }
-    Ok(who)
+}
+
+/// A [`Caller`] that a rule with `admin: true` names; others get 403 (audited).
+struct Admin(Caller);
+
+impl axum::extract::FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if let Err(denied) = state.service.rules.authorize_admin(&caller.who) {
+            let event = crate::store::AuditEvent {
+                kind: "refusal".into(),
+                actor: caller.who.display(),
+                subject: parts.uri.path().to_owned(),
+                data: json!({"status": 403, "reason": denied.message, "clientAddr": caller.origin.client_addr, "userAgent": caller.origin.user_agent}),
+            };
+            state.service.store.submit(Write::Audit(event)).await?;
+            return Err(ApiError::forbidden(denied.message));
+        }
+        Ok(Self(caller))
+    }
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
@@ -427,18 +462,15 @@ async fn read_body(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiErr
 
 async fn sign(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
+    Caller { who, origin }: Caller,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Json<crate::service::SignResponse>, ApiError> {
-    let origin = origin(addr, &headers);
     if state.shutting_down.load(Ordering::SeqCst) {
         return Err(ApiError::unavailable(
             "the service is shutting down; retry on another replica",
         ));
     }
-    let who = authenticate(&state, &headers, &peer, &origin, "/v1/sign").await?;
     let parsed = match read_body(body, state.max_body).await {
         Ok(bytes) => parse_json::<SignRequest>(&headers, &bytes),
         Err(e) => Err(e),
@@ -479,14 +511,11 @@ fn parse_time(name: &str, s: &str) -> Result<OffsetDateTime, ApiError> {
 }
 
 async fn list_jobs(
+    caller: Caller,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
     query: Result<Query<JobQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs").await?;
+    let who = caller.who;
     let Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let is_admin = state.service.rules.authorize_admin(&who).is_ok();
     // Non-admins see their own jobs only.
@@ -520,26 +549,20 @@ async fn job_for(state: &AppState, who: &Identity, id: &str) -> Result<crate::st
 }
 
 async fn get_job(
+    caller: Caller,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs/{id}").await?;
+    let who = caller.who;
     Ok(Json(job_for(&state, &who, &id).await?).into_response())
 }
 
 async fn get_envelope(
+    caller: Caller,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = authenticate(&state, &headers, &peer, &origin, "/v1/jobs/{id}/envelope").await?;
+    let who = caller.who;
     let job = job_for(&state, &who, &id).await?;
     Ok((
         [(header::CONTENT_TYPE, job.envelope_media_type.clone())],
@@ -564,15 +587,13 @@ fn check_reason(reason: &str) -> Result<(), ApiError> {
 }
 
 async fn revoke_job(
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = admin(&state, &headers, &peer, &origin, "/v1/jobs/{id}/revoke").await?;
+    let who = caller.who;
     let b: RevokeBody = parse_json(&headers, &body)?;
     check_reason(&b.reason)?;
     let receipt = state
@@ -589,15 +610,13 @@ async fn revoke_job(
 }
 
 async fn revoke_profile(
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = admin(&state, &headers, &peer, &origin, "/v1/profiles/{name}/revoke").await?;
+    let who = caller.who;
     if !state.service.profiles.contains_key(&name) {
         return Err(ApiError::not_found(format!("no signing profile {name:?}")));
     }
@@ -633,14 +652,12 @@ struct DigestRevokeBody {
 }
 
 async fn revoke_digest(
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = admin(&state, &headers, &peer, &origin, "/v1/revocations/digests").await?;
+    let who = caller.who;
     let b: DigestRevokeBody = parse_json(&headers, &body)?;
     check_reason(&b.reason)?;
     let receipt = state
@@ -955,14 +972,12 @@ struct TokenBody {
 }
 
 async fn create_token(
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = admin(&state, &headers, &peer, &origin, "/v1/tokens").await?;
+    let who = caller.who;
     let b: TokenBody = parse_json(&headers, &body)?;
     let expires_at = b
         .expires_in
@@ -988,14 +1003,11 @@ async fn create_token(
 }
 
 async fn revoke_token(
+    Admin(caller): Admin,
     State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = admin(&state, &headers, &peer, &origin, "/v1/tokens/{name}").await?;
+    let who = caller.who;
     state
         .service
         .store
@@ -1010,14 +1022,7 @@ async fn revoke_token(
     Ok(Json(json!({"revoked": name})).into_response())
 }
 
-async fn list_tokens(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    admin(&state, &headers, &peer, &origin, "/v1/tokens").await?;
+async fn list_tokens(_: Admin, State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let tokens: Vec<_> = state
         .service
         .store
@@ -1037,27 +1042,14 @@ async fn list_tokens(
     Ok(Json(json!({"tokens": tokens})).into_response())
 }
 
-async fn export_audit(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    admin(&state, &headers, &peer, &origin, "/v1/audit").await?;
+async fn export_audit(_: Admin, State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let mut out = Vec::new();
     state.service.store.export_audit(&mut out).await?;
     Ok(([(header::CONTENT_TYPE, "application/jsonl")], out).into_response())
 }
 
-async fn whoami(
-    State(state): State<Arc<AppState>>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    axum::Extension(peer): axum::Extension<PeerCertificates>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let origin = origin(addr, &headers);
-    let who = authenticate(&state, &headers, &peer, &origin, "/v1/whoami").await?;
+async fn whoami(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let who = caller.who;
     let admin = state.service.rules.authorize_admin(&who).is_ok();
     Ok(Json(json!({"identity": who.display(), "details": who, "admin": admin})).into_response())
 }

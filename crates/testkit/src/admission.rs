@@ -138,10 +138,7 @@ impl AdmissionServer {
             .unwrap()
             .text()
             .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        crate::metric_sum(&text, name)
     }
 }
 

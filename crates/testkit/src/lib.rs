@@ -73,3 +73,13 @@ pub fn read_first_line(
     });
     (rx.recv_timeout(timeout).unwrap_or_default(), reader)
 }
+
+/// The sum of the samples of metric `name` (every label set) in a
+/// Prometheus text exposition.
+pub fn metric_sum(exposition: &str, name: &str) -> f64 {
+    exposition
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

@@ -203,9 +203,6 @@ impl SignerServer {
             .unwrap()
             .text()
             .unwrap();
-        text.lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
+        crate::metric_sum(&text, name)
     }
 }
