@@ -63,6 +63,97 @@ fn raw_rate(spec: KeySpec, threads: usize, seconds: f64) -> f64 {
     n as f64 / started.elapsed().as_secs_f64()
 }
 
+/// What wrk reported.
+struct Wrk {
+    rate: f64,
+    requests: u64,
+    non_2xx: u64,
+    p50: String,
+    p90: String,
+    p99: String,
+    max: String,
+}
+
+/// Runs wrk against `url` for `seconds` with `connections`, POSTing `body`.
+fn wrk(url: &str, bearer: &str, body: &[u8], connections: usize, seconds: f64) -> Option<Wrk> {
+    if std::process::Command::new("wrk")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("post.lua");
+    let lua_string = |s: &str| format!("[==[{s}]==]");
+    fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = {}\n",
+            lua_string(std::str::from_utf8(body).unwrap()),
+            lua_string(&format!("Bearer {bearer}"))
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{connections}"),
+            &format!("-d{}s", seconds.max(1.0) as u64),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "wrk failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix(prefix)
+                    .map(|r| r.split_whitespace().next().unwrap_or("").to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let ms = |v: String| {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_alphabetic()).unwrap_or(v.len()));
+        let n: f64 = n.parse().unwrap_or(f64::NAN);
+        let factor = match unit {
+            "us" => 0.001,
+            "ms" => 1.0,
+            "s" => 1000.0,
+            "m" => 60_000.0,
+            _ => f64::NAN,
+        };
+        format!("{:.3}", n * factor)
+    };
+    let max = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("Latency"))
+        .and_then(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .unwrap_or_default();
+    Some(Wrk {
+        rate: field("Requests/sec:").parse().unwrap_or(0.0),
+        requests: text
+            .lines()
+            .find(|l| l.contains("requests in"))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0),
+        non_2xx: field("Non-2xx or 3xx responses:").parse().unwrap_or(0),
+        p50: ms(field("50%")),
+        p90: ms(field("90%")),
+        p99: ms(field("99%")),
+        max: ms(max),
+    })
+}
+
 fn main() {
     let bench = std::env::args().any(|a| a == "--bench");
     let seconds: f64 = if bench { env_or("BENCH_SECONDS", 10.0) } else { 1.0 };
@@ -208,7 +299,47 @@ fn main() {
         );
         assert_eq!(s.errors, 0, "{profile}: sign requests failed");
     }
+    // The same peak measured with wrk (C, one thread): a lighter load
+    // generator leaves the server more of the two cores.
     println!();
+    println!("peak with wrk (1 thread, {clients} connections, {seconds:.0} s; latencies in ms):");
+    println!("| profile | durable sig/s | requests | p50 | p90 | p99 | max |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut wrk_peak = Vec::new();
+    for (profile, raw) in [("p256", raw_p256), ("p256-notsa", raw_p256), ("rsa3072", raw_rsa)] {
+        let before = server.metric("signet_signer_signs_total");
+        let Some(w) = wrk(
+            &server.url("/v1/sign"),
+            target.bearer.as_deref().unwrap_or(""),
+            &body(profile).0,
+            clients,
+            seconds,
+        ) else {
+            println!(
+                "!!! wrk is not installed (Debian package wrk; scripts/test installs it): the wrk phase did not run"
+            );
+            break;
+        };
+        let signed = server.metric("signet_signer_signs_total") - before;
+        assert_eq!(w.non_2xx, 0, "{profile}: wrk saw failed requests");
+        assert!(
+            signed as u64 >= w.requests,
+            "{profile}: wrk counted {} answers, the server signed {signed}",
+            w.requests
+        );
+        println!(
+            "| {profile} | {:.0} | {} | {} | {} | {} | {} |",
+            w.rate, w.requests, w.p50, w.p90, w.p99, w.max
+        );
+        wrk_peak.push((profile, w.rate, raw));
+    }
+    println!();
+    for (profile, achieved, raw) in &wrk_peak {
+        println!(
+            "{profile} (wrk): {achieved:.0} durable signatures/s = {:.3} × the raw sign rate of its key type ({raw:.0}/s)",
+            achieved / raw
+        );
+    }
     for (profile, achieved, raw) in &peak {
         println!(
             "{profile}: {achieved:.0} durable signatures/s = {:.3} × the raw sign rate of its key type ({raw:.0}/s)",

@@ -360,6 +360,33 @@ struct Inner {
     read: AnyPool,
     tx: mpsc::Sender<writer::Msg>,
     writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    checkpointer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(c) = &self.checkpointer {
+            c.abort();
+        }
+    }
+}
+
+/// How often SQLite's WAL is copied back into the database file, off the
+/// writer's path (the writer never checkpoints itself, so a commit never
+/// waits for a checkpoint's I/O).
+const WAL_CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Copies the WAL into the database file every [`WAL_CHECKPOINT_EVERY`]
+/// (PASSIVE: it never blocks the writer or readers).
+async fn checkpoint_wal(pool: AnyPool) {
+    let mut tick = tokio::time::interval(WAL_CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::debug!("WAL checkpoint: {e}");
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -402,6 +429,8 @@ impl Store {
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = FULL",
+                            // The checkpointer task does it, not commits.
+                            "PRAGMA wal_autocheckpoint = 0",
                         ] {
                             sqlx::query(pragma).execute(&mut *conn).await?;
                         }
@@ -432,6 +461,25 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", redact(&url))))?;
+        let checkpointer = if backend == Backend::Sqlite {
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+                .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", redact(&url))))?;
+            Some(tokio::spawn(checkpoint_wal(pool)))
+        } else {
+            None
+        };
         let (tx, rx) = mpsc::channel(writer::QUEUE);
         let handle = tokio::spawn(writer::run(write, backend, rx));
         Ok(Store {
@@ -440,6 +488,7 @@ impl Store {
                 read,
                 tx,
                 writer: Mutex::new(Some(handle)),
+                checkpointer,
             }),
         })
     }
@@ -458,6 +507,9 @@ impl Store {
         }
         if let Some(handle) = self.inner.writer.lock().await.take() {
             let _ = handle.await;
+        }
+        if let Some(c) = &self.inner.checkpointer {
+            c.abort();
         }
         self.inner.read.close().await;
     }

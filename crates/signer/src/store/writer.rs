@@ -219,6 +219,27 @@ async fn insert_checkpoint(
 /// 32766 and PostgreSQL's 65535 bind parameters).
 const ROWS_PER_INSERT: usize = 128;
 
+/// Splits `items` into chunks whose lengths are powers of two (at most
+/// `max`, itself a power of two), largest first: a batch of 63 goes in as
+/// 32 + 16 + 8 + 4 + 2 + 1. Multi-row statements then come in a handful of
+/// shapes that stay in the driver's prepared-statement cache, instead of
+/// one new statement (parsed and planned again) per batch size.
+fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut n = max.max(1);
+        while n > rest.len() {
+            n /= 2;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 /// `($1, $2, …), (…), …` for `rows` rows of `cols` parameters.
 fn values(rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
@@ -285,7 +306,7 @@ fn chain(
 }
 
 async fn insert_entries(tx: &mut AnyConnection, entries: &[Entry]) -> Result<(), sqlx::Error> {
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
+    for chunk in pow2_chunks(entries, ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO audit (seq, at, kind, actor, subject, data, prev_hash, hash) VALUES {}",
             values(chunk.len(), 8)
@@ -317,7 +338,7 @@ async fn insert_jobs(
 ) -> Result<Vec<Result<Receipt, StoreError>>, sqlx::Error> {
     let now = now_nanos();
     let mut taken: HashSet<String> = HashSet::new();
-    for chunk in jobs.chunks(ROWS_PER_INSERT) {
+    for chunk in pow2_chunks(jobs, ROWS_PER_INSERT) {
         let sql = format!("SELECT id FROM jobs WHERE id IN {}", values(1, chunk.len()));
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for j in chunk {
@@ -383,7 +404,7 @@ async fn insert_jobs(
     let (Some(first), Some(last)) = (ready.first().map(|r| r.seq), ready.last().map(|r| r.seq)) else {
         return Ok(results);
     };
-    for chunk in ready.chunks(ROWS_PER_INSERT) {
+    for chunk in pow2_chunks(&ready, ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO jobs (id, created_at, identity, profile, profile_version, repository, digest, media_type, \
              size, client_addr, user_agent, cert_serial, envelope_media_type, envelope, audit_seq) VALUES {}",
@@ -634,5 +655,25 @@ async fn apply(
             let seq = append(tx, head, now, "revoke.digest", actor, digest, &data).await?;
             Ok(receipt(seq, affected))
         }
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::pow2_chunks;
+
+    #[test]
+    fn batches_split_into_power_of_two_chunks() {
+        let items: Vec<u32> = (0..63).collect();
+        let sizes: Vec<usize> = pow2_chunks(&items, 128).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [32, 16, 8, 4, 2, 1]);
+        let items: Vec<u32> = (0..300).collect();
+        let chunks: Vec<&[u32]> = pow2_chunks(&items, 128).collect();
+        assert_eq!(
+            chunks.iter().map(|c| c.len()).collect::<Vec<_>>(),
+            [128, 128, 32, 8, 4]
+        );
+        assert_eq!(chunks.concat(), items, "every item once, in order");
+        assert_eq!(pow2_chunks::<u32>(&[], 128).count(), 0);
     }
 }
