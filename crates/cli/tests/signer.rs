@@ -585,8 +585,79 @@ fn end_to_end(db: Db) {
         "three images, one raw mTLS job, one pushed by the service"
     );
 
-    // The whole log verifies.
+    // Revoking a digest revokes every job that signed it: both verifiers
+    // refuse the image, and the revocation list names it.
+    let (status, body) = f.server.call(
+        "POST",
+        "/v1/revocations/digests",
+        Some(&f.admin),
+        Some(&json!({"digest": api.digest, "reason": "superseded: rebuilt"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["revoked"], 1, "{body}");
+    expect(&f.signet_verify(&api.reference), false, &["revoked"]);
+    let refused = f
+        .env
+        .notation(&["verify", "--debug", "--insecure-registry", &api.reference]);
+    expect(&refused, false, &["revoked"]);
+    let list = reqwest::blocking::get(format!("{}/v1/revocations/digests?format=text", f.http_url))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(list.contains(&api.digest), "{list}");
+    // … and it is not signed again.
+    let (status, body) = f.server.call(
+        "POST",
+        "/v1/sign",
+        Some(&ci),
+        Some(&json!({"profile": "release", "repository": format!("{host}/team/api"),
+                     "descriptor": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": api.digest, "size": api.size}})),
+    );
+    assert_eq!(status, 403, "{body}");
+
+    // Revoking the profile: it signs nothing more.
+    let (status, body) = f.server.call(
+        "POST",
+        "/v1/profiles/release/revoke",
+        Some(&f.admin),
+        Some(&json!({"reason": "keyCompromise: CA key exposed"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let late = f.reg.seed_image("team/late", "v1");
+    expect(&f.remote_sign(&late.reference, &ci), false, &["403", "revoked"]);
+
+    // The whole log verifies, in the database and as an export checked offline.
     expect(&audit_verify(&f.server), true, &["intact"]);
+    let export = f.env.root.join("audit.jsonl");
+    let out = Command::new(SIGNET)
+        .args(["audit", "export", "--config"])
+        .arg(&f.server.config_file)
+        .arg("-f")
+        .arg(&export)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = Command::new(SIGNET)
+        .args(["audit", "verify", "--export"])
+        .arg(&export)
+        .arg("--public-key")
+        .arg(f.env.root.join("signer/checkpoint.key"))
+        .output()
+        .unwrap();
+    expect(&out, true, &["intact"]);
+    let edited =
+        fs::read_to_string(&export)
+            .unwrap()
+            .replacen("\"kind\":\"refusal\"", "\"kind\":\"refusa1\"", 1);
+    fs::write(&export, edited).unwrap();
+    let out = Command::new(SIGNET)
+        .args(["audit", "verify", "--export"])
+        .arg(&export)
+        .arg("--public-key")
+        .arg(f.env.root.join("signer/checkpoint.key"))
+        .output()
+        .unwrap();
+    expect(&out, false, &["PROBLEM"]);
 }
 
 #[test]
