@@ -1033,6 +1033,8 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
         .args([
             "--listen",
             &format!("127.0.0.1:{}", testkit::revocation::free_port()),
+            "--http-listen",
+            &format!("127.0.0.1:{}", testkit::revocation::free_port()),
         ])
         .output()
         .unwrap();
@@ -1078,6 +1080,42 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
         .unwrap()
         .json()
         .unwrap();
+
+    // The README's flow: a CI token, sign an OCI layout through the service,
+    // verify it with the trust store and policy init wrote (revocation
+    // checked against the service's plain-HTTP CRL/OCSP).
+    let out = Command::new(SIGNET)
+        .args(["signer", "token", "create", "--config"])
+        .arg(&config)
+        .args(["--name", "ci", "--identity", "ci"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let ci = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let layout = tmp.path().join("layout");
+    common::copy_dir(&testkit::vector("e2e/oci_layout/e2e"), &layout);
+    let reference = format!("{}:v1", layout.display());
+    let signed = Command::new(SIGNET)
+        .args([
+            "sign",
+            "--oci-layout",
+            &reference,
+            "--remote",
+            &format!("https://{addr}"),
+            "--remote-ca-file",
+        ])
+        .arg(dir.join("tls/ca.pem"))
+        .env("SIGNET_SIGNER_TOKEN", &ci)
+        .output()
+        .unwrap();
+    expect(&signed, true, &["Successfully signed", "profile default"]);
+    let verified = Command::new(SIGNET)
+        .arg("--config-dir")
+        .arg(dir.join("trust"))
+        .args(["verify", "--oci-layout", &reference])
+        .output()
+        .unwrap();
+    expect(&verified, true, &["Successfully verified"]);
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(doc["openapi"], "3.1.0");

@@ -13,6 +13,38 @@ use crate::{
     keys::KeyConfig,
 };
 
+/// `signet serve signer --help`'s examples, with a configuration file that
+/// a unit test loads (so the help cannot drift from what the parser takes).
+pub const HELP: &str = "Examples:
+  signet signer init ./signer && signet serve signer --config ./signer/signer.yaml
+  RUST_LOG=signer=debug signet serve signer --config /etc/signet/signer.yaml
+
+signer.yaml (paths relative to the file):
+  listen: 0.0.0.0:8443
+  publicUrl: https://signer.example.com
+  http: {listen: 0.0.0.0:8080, url: http://signer.example.com:8080}   # CRL, OCSP, TSA
+  tls: {certFile: tls.pem, keyFile: tls.key, clientCAFile: clients-ca.pem}
+  database: postgres://signer@db/signer            # default sqlite://signer.db
+  auth:
+    oidc: [{issuer: https://token.actions.githubusercontent.com, audience: signet,
+            jwksUrl: https://token.actions.githubusercontent.com/.well-known/jwks}]
+  rules:
+    - name: release-from-main
+      identities: [{method: oidc, claims: {repository: acme/app, ref: refs/heads/main}}]
+      profiles: [release]
+      repositories: [registry.example.com/acme/**]
+    - {name: ops, identities: [{method: token, subject: ops}], admin: true}
+  profiles:
+    - name: release
+      key: {type: pkcs11, module: /usr/lib/softhsm/libsofthsm2.so,
+            tokenLabel: signing, keyLabel: release-ca, pinEnv: HSM_PIN}
+      certificateChain: release-ca.pem
+      subject: CN=release,O=Acme,ST=WA,C=US
+  tsa: {key: {type: file, path: tsa.key}, certificateChain: tsa-chain.pem}
+  audit: {checkpointKey: {type: file, path: checkpoint.key}, checkpointInterval: 60s}
+
+See the README (Signing service) for every key, rules, revocation and the audit log.";
+
 /// The largest configuration file read.
 const MAX_CONFIG: u64 = 1024 * 1024;
 
@@ -360,6 +392,14 @@ impl Config {
         if self.profiles.is_empty() {
             return Err("profiles: at least one signing profile is needed".into());
         }
+        if self.http.is_none()
+            && let Some(p) = self.profiles.iter().find(|p| p.mode == Mode::PerJob)
+        {
+            return Err(format!(
+                "profile {:?} issues per-job certificates, whose CRL and OCSP URLs verifiers fetch over plain HTTP only (notation does too): add `http: {{listen: 0.0.0.0:8080, url: http://signer.example.com:8080}}`",
+                p.name
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.profiles {
             valid_profile_name(&p.name).map_err(|e| format!("profiles: {e}"))?;
@@ -444,4 +484,85 @@ pub fn valid_profile_name(name: &str) -> Result<(), String> {
 /// Reads a configuration file of at most `limit` bytes.
 pub(crate) fn read_bounded(path: &Path, limit: u64) -> Result<String, Error> {
     https::read_bounded(path, limit).map_err(|e| Error::io("read", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration part of [`HELP`].
+    fn example() -> &'static str {
+        let start = HELP
+            .find("signer.yaml (paths relative to the file):\n")
+            .unwrap_or(0);
+        let body = &HELP[start..];
+        let body = &body[body.find('\n').unwrap_or(0) + 1..];
+        &body[..body.find("\n\nSee the README").unwrap_or(body.len())]
+    }
+
+    #[test]
+    fn the_help_example_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signer.yaml");
+        std::fs::write(&path, example()).unwrap();
+        let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}\n{}", example()));
+        assert_eq!(c.profiles[0].name, "release");
+        assert_eq!(c.profiles[0].certificate_chain, dir.path().join("release-ca.pem"));
+        assert_eq!(c.revocation_url(), "http://signer.example.com:8080");
+        assert_eq!(c.limits.max_body, 64 * 1024);
+        assert_eq!(c.auth.oidc.len(), 1);
+    }
+
+    #[test]
+    fn bad_configurations_name_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signer.yaml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Config::load(&path).unwrap_err().to_string()
+        };
+        let base = "tls: {certFile: c, keyFile: k}\nhttp: {listen: 127.0.0.1:8080}\naudit: {checkpointKey: {type: file, path: k}}\n";
+        let e = load(&format!("{base}profiles: []\n"));
+        assert!(e.contains("at least one signing profile"), "{e}");
+        let e = load(
+            "tls: {certFile: c, keyFile: k}\naudit: {checkpointKey: {type: file, path: k}}\nprofiles: [{name: p, key: {type: file, path: k}, certificateChain: c}]\n",
+        );
+        assert!(e.contains("plain HTTP") && e.contains("http:"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: Bad_Name, key: {{type: file, path: k}}, certificateChain: c}}]\n"
+        ));
+        assert!(e.contains("Bad_Name"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c, format: xml}}]\n"
+        ));
+        assert!(e.contains("xml"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c}}]\nlisten: nope\n"
+        ));
+        assert!(e.contains("listen") || e.contains("nope"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c}}]\nrules: [{{name: r, identities: [{{method: token, subject: ci}}], profiles: [other], repositories: ['**']}}]\n"
+        ));
+        assert!(e.contains("other"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c}}]\nlimts: {{}}\n"
+        ));
+        assert!(e.contains("limts"), "{e}");
+    }
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_configuration_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signer.yaml");
+        std::fs::write(
+            &path,
+            "tls: {certFile: c, keyFile: k}\nhttp: {listen: 127.0.0.1:8080}\naudit: {checkpointKey: {type: file, path: k}}\nprofiles: [{name: p, key: {type: file, path: k}, certificateChain: c}]\ndatabase: sqlite://data/s.db\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert_eq!(
+            c.database.unwrap(),
+            format!("sqlite://{}", dir.path().join("data/s.db").display())
+        );
+    }
 }

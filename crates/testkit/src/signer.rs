@@ -58,6 +58,10 @@ impl SignerServer {
         let port = crate::revocation::free_port();
         config["listen"] = json!(format!("127.0.0.1:{port}"));
         config["publicUrl"] = json!(format!("https://localhost:{port}"));
+        // Per-job certificates' CRL and OCSP URLs need the plain-HTTP listener.
+        if config.get("http").is_none() {
+            config["http"] = json!({"listen": format!("127.0.0.1:{}", crate::revocation::free_port())});
+        }
         config["tls"] = json!({
             "certFile": tls.cert_file,
             "keyFile": tls.key_file,

@@ -16,12 +16,7 @@ pub enum Command {
     /// PostgreSQL. SIGTERM stops accepting, fails `/readyz`, finishes the
     /// requests in flight (each answered job is durable) and writes a last
     /// audit checkpoint.
-    #[command(after_help = "Examples:
-  signet signer init ./signer && signet serve signer --config ./signer/signer.yaml
-  RUST_LOG=signer=debug signet serve signer --config /etc/signet/signer.yaml
-
-See the README (Signing service) for the configuration file, profiles on
-PKCS#11 tokens, rules, OIDC issuers and revocation.")]
+    #[command(after_help = signer::config::HELP)]
     Signer {
         /// The service's configuration file (YAML).
         #[arg(long, value_name = "FILE")]

@@ -26,9 +26,13 @@ pub enum Command {
     Init {
         /// The directory to create (must not hold a setup yet).
         dir: PathBuf,
-        /// The address the service will listen on.
+        /// The address the service will listen on (HTTPS).
         #[arg(long, default_value = "127.0.0.1:8443")]
         listen: SocketAddr,
+        /// Where it serves CRLs, OCSP and the TSA over plain HTTP (default:
+        /// the next port after --listen's).
+        #[arg(long)]
+        http_listen: Option<SocketAddr>,
     },
     /// API tokens: create (printed once, stored hashed), revoke, list.
     #[command(subcommand)]
@@ -103,9 +107,15 @@ fn operator() -> String {
 
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
-        Command::Init { dir, listen } => {
+        Command::Init {
+            dir,
+            listen,
+            http_listen,
+        } => {
+            let http_listen =
+                http_listen.unwrap_or_else(|| SocketAddr::new(listen.ip(), listen.port().saturating_add(1)));
             let rt = runtime()?;
-            let made = rt.block_on(signer::init::init(&dir, listen))?;
+            let made = rt.block_on(signer::init::init(&dir, listen, http_listen))?;
             println!("Created a development signing service in {}", dir.display());
             println!("  configuration: {}", made.config.display());
             println!("  admin token:   {} (also in admin.token)", made.admin_token);

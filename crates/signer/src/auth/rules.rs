@@ -36,9 +36,12 @@ pub struct RuleConfig {
     pub name: String,
     /// The rule applies to an identity that any of these match.
     pub identities: Vec<IdentityMatch>,
-    /// Signing profiles (`*`-globs; `"*"` = all).
+    /// Signing profiles (`*`-globs; `"*"` = all); none for an admin-only rule.
+    #[serde(default)]
     pub profiles: Vec<String>,
-    /// Repository patterns ([`oci::glob::Glob`]), e.g. `registry.example.com/team/**`.
+    /// Repository patterns ([`oci::glob::Glob`]), e.g. `registry.example.com/team/**`;
+    /// none for an admin-only rule.
+    #[serde(default)]
     pub repositories: Vec<String>,
     /// Whether the identities may call admin endpoints (revocation, token and
     /// profile changes). An admin-only rule leaves `profiles` and
