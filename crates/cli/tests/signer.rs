@@ -552,6 +552,45 @@ fn end_to_end(db: Db) {
         .output()
         .unwrap();
     assert!(text(&ocsp).contains(": revoked"), "openssl ocsp: {}", text(&ocsp));
+    // The GET form (RFC 6960 A.1: URL-encoded base64 in the path) says the same.
+    let request_file = f.env.root.join("ocsp-req.der");
+    let made = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(&ca_file)
+        .arg("-cert")
+        .arg(&leaf_file)
+        .arg("-reqout")
+        .arg(&request_file)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", text(&made));
+    let encoded = base64::engine::general_purpose::STANDARD
+        .encode(fs::read(&request_file).unwrap())
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let answer = reqwest::blocking::get(format!("{}/ocsp/release/{encoded}", f.http_url))
+        .unwrap()
+        .bytes()
+        .unwrap();
+    let answer_file = f.env.root.join("ocsp-get.der");
+    fs::write(&answer_file, &answer).unwrap();
+    let read = Command::new("openssl")
+        .args(["ocsp", "-no_nonce", "-issuer"])
+        .arg(&ca_file)
+        .arg("-cert")
+        .arg(&leaf_file)
+        .arg("-CAfile")
+        .arg(&ca_file)
+        .arg("-respin")
+        .arg(&answer_file)
+        .output()
+        .unwrap();
+    assert!(
+        text(&read).contains(": revoked"),
+        "OCSP over GET: {}",
+        text(&read)
+    );
 
     // An identity without a rule: 403 naming what is missing, and audited.
     let intruder = token_create(&f.server, "intruder", "intruder");

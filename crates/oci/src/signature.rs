@@ -134,6 +134,34 @@ pub fn push_signature(
     store.push(MEDIA_TYPE_OCI_MANIFEST, &manifest)
 }
 
+/// Pushes `envelope` next to `subject` as notation does (see
+/// [`push_signature`]), its manifest annotated with the signing chain's
+/// thumbprints (`cert_sha256_hex`, leaf first, as [`chain_thumbprints`]
+/// makes them), the signing time, and `annotations` (a plugin's, say).
+pub fn push_notary_signature(
+    store: &mut dyn ArtifactStore,
+    subject: &Descriptor,
+    envelope_media_type: &str,
+    envelope: &[u8],
+    cert_sha256_hex: &[String],
+    signing_time: OffsetDateTime,
+    mut annotations: BTreeMap<String, String>,
+) -> Result<Descriptor, Error> {
+    let (k, v) = thumbprint_annotation(cert_sha256_hex);
+    annotations.insert(k, v);
+    let (k, v) = created_annotation(signing_time);
+    annotations.insert(k, v);
+    push_signature(store, subject, envelope_media_type, envelope, annotations)
+}
+
+/// The lowercase-hex SHA-256 of each DER certificate of `chain`, in order.
+pub fn chain_thumbprints(chain: &[Vec<u8>]) -> Vec<String> {
+    chain
+        .iter()
+        .map(|der| notary::Digest::sha256(der).encoded().to_owned())
+        .collect()
+}
+
 /// The `io.cncf.notary.x509chain.thumbprint#S256` annotation: its key, and as
 /// value a JSON array of the lowercase-hex SHA-256 of each certificate in the
 /// chain, leaf first — e.g. `["e38aea13…"]`.

@@ -72,7 +72,7 @@ fn main() {
         &tsa_root_issuer,
         "CN=Bench TSA",
         &tsa_key.public_key_spki_der().unwrap(),
-        &service::random_serial(),
+        &pki::random_serial().unwrap(),
         time::Duration::days(30),
     )
     .unwrap();
@@ -105,7 +105,7 @@ fn main() {
     let leaf = pki::issue_leaf(
         &issuer,
         &pki::LeafRequest {
-            serial: &service::random_serial(),
+            serial: &pki::random_serial().unwrap(),
             subject: "CN=bench,O=Signet,ST=WA,C=US",
             public_key_spki: &spki,
             not_before: now - time::Duration::minutes(5),
@@ -119,7 +119,7 @@ fn main() {
         pki::issue_leaf(
             &issuer,
             &pki::LeafRequest {
-                serial: &service::random_serial(),
+                serial: &pki::random_serial().unwrap(),
                 subject: "CN=bench,O=Signet,ST=WA,C=US",
                 public_key_spki: &spki,
                 not_before: now - time::Duration::minutes(5),

@@ -314,6 +314,13 @@ impl Config {
         Ok(config)
     }
 
+    /// The database URL: as configured, a relative SQLite path resolved
+    /// against the configuration file's directory, `sqlite://signer.db`
+    /// there by default ([`Config::load`] fills it in).
+    pub fn database_url(&self) -> &str {
+        self.database.as_deref().unwrap_or_default()
+    }
+
     /// The base URL the service is reached at, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {

@@ -12,7 +12,7 @@ use notary::{algorithm::KeySpec, crypto::PrivateKey};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::{Error, pki, service::random_serial};
+use crate::{Error, pki};
 
 /// What [`init`] made.
 #[derive(Debug)]
@@ -44,12 +44,6 @@ fn write(path: &Path, bytes: impl AsRef<[u8]>, secret: bool) -> Result<(), Error
     #[cfg(not(unix))]
     let _ = secret;
     Ok(())
-}
-
-fn pem(der: &[u8]) -> String {
-    notary::x509::Certificate::from_der(der.to_vec())
-        .map(|c| c.to_pem())
-        .unwrap_or_default()
 }
 
 fn key_file(dir: &Path, name: &str, spec: KeySpec) -> Result<PrivateKey, Error> {
@@ -95,7 +89,7 @@ pub async fn init(
         ten_years,
     )
     .map_err(gen_err)?;
-    write(&dir.join("certs/ca.pem"), pem(&ca), false)?;
+    write(&dir.join("certs/ca.pem"), notary::x509::der_to_pem(&ca), false)?;
 
     // The TSA: a root and a timestamping leaf.
     let tsa_root_key = PrivateKey::generate(KeySpec::Ec(256)).map_err(gen_err)?;
@@ -115,13 +109,17 @@ pub async fn init(
         &tsa_root_issuer,
         "CN=Signet Dev TSA,O=Signet Dev,ST=WA,C=US",
         &tsa_spki,
-        &random_serial(),
+        &pki::random_serial().map_err(gen_err)?,
         ten_years,
     )
     .map_err(gen_err)?;
     write(
         &dir.join("certs/tsa.pem"),
-        format!("{}{}", pem(&tsa_cert), pem(&tsa_root)),
+        format!(
+            "{}{}",
+            notary::x509::der_to_pem(&tsa_cert),
+            notary::x509::der_to_pem(&tsa_root)
+        ),
         false,
     )?;
 
@@ -138,12 +136,12 @@ pub async fn init(
     let trust_dir = dir.join("trust");
     write(
         &trust_dir.join("truststore/x509/ca/signet/ca.pem"),
-        pem(&ca),
+        notary::x509::der_to_pem(&ca),
         false,
     )?;
     write(
         &trust_dir.join("truststore/x509/tsa/signet-tsa/root.pem"),
-        pem(&tsa_root),
+        notary::x509::der_to_pem(&tsa_root),
         false,
     )?;
     let policy = json!({

@@ -416,14 +416,18 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Admin {
     ) -> Result<Self, ApiError> {
         let caller = Caller::from_request_parts(parts, state).await?;
         if let Err(denied) = state.service.rules.authorize_admin(&caller.who) {
-            let event = crate::store::AuditEvent {
-                kind: "refusal".into(),
-                actor: caller.who.display(),
-                subject: parts.uri.path().to_owned(),
-                data: json!({"status": 403, "reason": denied.message, "clientAddr": caller.origin.client_addr, "userAgent": caller.origin.user_agent}),
-            };
-            state.service.store.submit(Write::Audit(event)).await?;
-            return Err(ApiError::forbidden(denied.message));
+            let error = ApiError::forbidden(denied.message);
+            state
+                .service
+                .audit_refusal(
+                    caller.who.display(),
+                    parts.uri.path().to_owned(),
+                    &caller.origin,
+                    &error,
+                    json!({}),
+                )
+                .await?;
+            return Err(error);
         }
         Ok(Self(caller))
     }
@@ -478,13 +482,10 @@ async fn sign(
     let req = match parsed {
         Ok(r) => r,
         Err(e) => {
-            let event = crate::store::AuditEvent {
-                kind: "refusal".into(),
-                actor: who.display(),
-                subject: "/v1/sign".into(),
-                data: json!({"status": e.status, "reason": e.message, "clientAddr": origin.client_addr, "userAgent": origin.user_agent}),
-            };
-            state.service.store.submit(Write::Audit(event)).await?;
+            state
+                .service
+                .audit_refusal(who.display(), "/v1/sign".into(), &origin, &e, json!({}))
+                .await?;
             return Err(e);
         }
     };
@@ -729,17 +730,7 @@ async fn list_profiles(State(state): State<Arc<AppState>>) -> Response {
 }
 
 fn pem_chain(chain: &[Vec<u8>]) -> String {
-    let mut out = String::new();
-    for der in chain {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        out.push_str("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(std::str::from_utf8(line).unwrap_or_default());
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-    }
-    out
+    chain.iter().map(|der| notary::x509::der_to_pem(der)).collect()
 }
 
 fn profile(state: &AppState, name: &str) -> Result<Arc<crate::service::Profile>, ApiError> {
@@ -839,34 +830,15 @@ async fn ocsp_get(
     State(state): State<Arc<AppState>>,
     Path((profile, request)): Path<(String, String)>,
 ) -> Response {
-    // RFC 6960 A.1: base64 of the DER request, URL-encoded, in the path.
-    let decoded = percent_decode(&request);
+    // RFC 6960 A.1: base64 of the DER request, URL-encoded, in the path
+    // (axum has already percent-decoded it).
     let der = base64::engine::general_purpose::STANDARD
-        .decode(decoded.as_bytes())
-        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(decoded.as_bytes()));
+        .decode(request.as_bytes())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(request.as_bytes()));
     match der {
         Ok(der) => ocsp(&state, &profile, &der).await,
         Err(_) => ocsp_reply(pki::ocsp_error(pki::OcspErrorStatus::MalformedRequest)),
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16)
-        {
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn ocsp_reply(der: Vec<u8>) -> Response {
@@ -941,7 +913,7 @@ async fn timestamp(
     }
     let answer = match pki::parse_timestamp_request(&body) {
         Ok(req) => {
-            let serial = crate::service::random_serial();
+            let serial = pki::random_serial().map_err(|e| ApiError::internal(e.to_string()))?;
             tokio::task::spawn_blocking(move || {
                 pki::timestamp_response(&tsa, &req, &serial, OffsetDateTime::now_utc())
             })

@@ -114,22 +114,13 @@ impl Profile {
                 }
             }
             Mode::Fixed => {
-                // The leaf must hold the key: sign a probe and check it.
-                let probe = b"signet profile key check";
-                let sig = key.signer.sign(probe).map_err(|e| bad(e.to_string()))?;
+                // The leaf must hold the key.
                 let leaf = chain
                     .first()
                     .ok_or_else(|| bad("the certificate chain is empty".into()))?;
                 let cert =
                     notary::x509::Certificate::from_der(leaf.clone()).map_err(|e| bad(e.to_string()))?;
-                let alg = key
-                    .signer
-                    .key_spec()
-                    .signature_algorithm()
-                    .map_err(|e| bad(e.to_string()))?;
-                notary::crypto::verify(alg, &cert.spki_der(), probe, &sig).map_err(|_| {
-                    bad("the key does not belong to the first certificate of certificateChain".into())
-                })?;
+                pki::check_key_matches(&cert, key.signer.as_ref()).map_err(|e| bad(e.to_string()))?;
                 ProfileKind::Fixed {
                     signer: key.signer,
                     chain,
@@ -369,11 +360,9 @@ impl Service {
         let checkpoint_key = keys::open(&config.audit.checkpoint_key)
             .map_err(|e| Error::Audit(format!("checkpointKey: {e}")))?;
         let key_id = key_id(&checkpoint_key.public_key_spki);
-        let url = config
-            .database
-            .clone()
-            .unwrap_or_else(|| "sqlite://signer.db".into());
-        let store = Store::open(&url).await.map_err(|e| Error::Store(e.to_string()))?;
+        let store = Store::open(config.database_url())
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?;
         record_profile_changes(&store, &profiles).await?;
         Ok(Self {
             store,
@@ -520,7 +509,7 @@ impl Service {
         info!(job = %job_id, identity = %who.display(), profile = %req.profile, repository = %req.repository, digest = %req.descriptor.digest, "signed");
         let signature_manifest = match (&profile.registry, req.push) {
             (Some(client), true) => Some(
-                push(client, &req, profile.format.media_type(), &signed.envelope, now)
+                push(client, &req, profile.format.media_type(), &signed, now)
                     .await
                     .map_err(|e| {
                         ApiError::new(
@@ -581,7 +570,37 @@ impl Service {
         *self.revocations.lock().await = None;
     }
 
-    /// Records a refusal in the audit log and hands the error back.
+    /// Appends a `refusal` entry: who (`actor`), what (`subject`), the
+    /// status and reason of `error`, where the request came from, and the
+    /// fields of `extra` (a JSON object) — every refusal's one shape.
+    pub async fn audit_refusal(
+        &self,
+        actor: String,
+        subject: String,
+        origin: &Origin,
+        error: &ApiError,
+        extra: serde_json::Value,
+    ) -> Result<crate::store::Receipt, crate::store::StoreError> {
+        let mut data = json!({
+            "status": error.status,
+            "reason": error.message,
+            "clientAddr": origin.client_addr,
+            "userAgent": origin.user_agent,
+        });
+        if let (Some(data), serde_json::Value::Object(extra)) = (data.as_object_mut(), extra) {
+            data.extend(extra);
+        }
+        let event = crate::store::AuditEvent {
+            kind: "refusal".into(),
+            actor,
+            subject,
+            data,
+        };
+        self.store.submit(Write::Audit(event)).await
+    }
+
+    /// Records a refused sign request in the audit log and hands the error
+    /// back (or 503 when the refusal could not be recorded).
     pub async fn refuse(
         &self,
         who: &Identity,
@@ -589,21 +608,20 @@ impl Service {
         origin: &Origin,
         error: ApiError,
     ) -> ApiError {
-        let event = crate::store::AuditEvent {
-            kind: "refusal".into(),
-            actor: who.display(),
-            subject: format!("{}@{}", req.repository, req.descriptor.digest),
-            data: json!({
-                "profile": req.profile,
-                "repository": req.repository,
-                "digest": req.descriptor.digest.to_string(),
-                "status": error.status,
-                "reason": error.message,
-                "clientAddr": origin.client_addr,
-                "userAgent": origin.user_agent,
-            }),
-        };
-        if let Err(e) = self.store.submit(Write::Audit(event)).await {
+        let recorded = self
+            .audit_refusal(
+                who.display(),
+                format!("{}@{}", req.repository, req.descriptor.digest),
+                origin,
+                &error,
+                json!({
+                    "profile": req.profile,
+                    "repository": req.repository,
+                    "digest": req.descriptor.digest.to_string(),
+                }),
+            )
+            .await;
+        if let Err(e) = recorded {
             warn!("could not audit a refusal: {e}");
             return ApiError::unavailable(format!("the refusal could not be recorded: {e}"));
         }
@@ -613,18 +631,10 @@ impl Service {
 
     /// Records a refused authentication (no identity yet).
     pub async fn refuse_unauthenticated(&self, origin: &Origin, path: &str, error: ApiError) -> ApiError {
-        let event = crate::store::AuditEvent {
-            kind: "refusal".into(),
-            actor: "anonymous".into(),
-            subject: path.to_owned(),
-            data: json!({
-                "status": error.status,
-                "reason": error.message,
-                "clientAddr": origin.client_addr,
-                "userAgent": origin.user_agent,
-            }),
-        };
-        if let Err(e) = self.store.submit(Write::Audit(event)).await {
+        let recorded = self
+            .audit_refusal("anonymous".into(), path.to_owned(), origin, &error, json!({}))
+            .await;
+        if let Err(e) = recorded {
             warn!("could not audit a refusal: {e}");
         }
         error
@@ -645,32 +655,30 @@ async fn push(
     client: &oci::registry::Client,
     req: &SignRequest,
     media_type: &str,
-    envelope: &[u8],
+    signed: &Signed,
     now: OffsetDateTime,
 ) -> Result<Descriptor, String> {
     let reference = oci::registry::Reference::parse(&format!("{}@{}", req.repository, req.descriptor.digest))
         .map_err(|e| e.to_string())?;
     let mut repository = client.repository(&reference);
-    let parsed = notary::envelope::Envelope::parse(media_type, envelope).map_err(|e| e.to_string())?;
-    let thumbprints: Vec<String> = parsed
-        .certificate_chain
-        .iter()
-        .map(|der| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)))
-        .collect();
-    let mut annotations = std::collections::BTreeMap::new();
-    let (k, v) = oci::signature::thumbprint_annotation(&thumbprints);
-    annotations.insert(k, v);
-    let (k, v) = oci::signature::created_annotation(now);
-    annotations.insert(k, v);
+    let thumbprints = oci::signature::chain_thumbprints(&signed.chain);
     let subject = Descriptor::new(
         req.descriptor.media_type.clone(),
         req.descriptor.digest.clone(),
         req.descriptor.size,
     );
-    let (media_type, envelope) = (media_type.to_owned(), envelope.to_vec());
+    let (media_type, envelope) = (media_type.to_owned(), signed.envelope.clone());
     tokio::task::spawn_blocking(move || {
-        oci::signature::push_signature(&mut repository, &subject, &media_type, &envelope, annotations)
-            .map_err(|e| oci::error::chain(&e))
+        oci::signature::push_notary_signature(
+            &mut repository,
+            &subject,
+            &media_type,
+            &envelope,
+            &thumbprints,
+            now,
+            std::collections::BTreeMap::new(),
+        )
+        .map_err(|e| oci::error::chain(&e))
     })
     .await
     .map_err(|e| e.to_string())?
@@ -680,11 +688,7 @@ async fn push(
 /// any of it (a new key or chain, another subject, format, validity, push
 /// target) is a `profile.change` entry when the service starts.
 fn profile_fingerprint(p: &Profile) -> serde_json::Value {
-    let chain: Vec<String> = p
-        .chain()
-        .iter()
-        .map(|der| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)))
-        .collect();
+    let chain = oci::signature::chain_thumbprints(p.chain());
     let c = &p.config;
     json!({
         "version": c.version,
@@ -734,6 +738,8 @@ async fn record_profile_changes(
 pub struct Signed {
     /// The envelope bytes.
     pub envelope: Vec<u8>,
+    /// The certificate chain in it, DER, leaf first.
+    pub chain: Vec<Vec<u8>>,
     /// The per-job certificate's serial, hex.
     pub serial: Option<String>,
 }
@@ -771,7 +777,10 @@ pub fn produce(
         .map(|d| now + time::Duration::seconds(i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)));
     // The built-in TSA timestamps the signature bytes (SHA-256) in-process.
     let timestamper_ref: Option<&dyn envelope::Timestamper> = tsa.map(|t| t as &dyn envelope::Timestamper);
-    match &profile.kind {
+    // Per-job profiles sign with a fresh key; it must outlive the request.
+    let fresh_key: PrivateKey;
+    let (signer, certificate_chain, serial): (&dyn Signer, Vec<Vec<u8>>, Option<String>) = match &profile.kind
+    {
         ProfileKind::PerJob {
             issuer,
             leaf_key,
@@ -779,9 +788,9 @@ pub fn produce(
             crl_url,
             ocsp_url,
         } => {
-            let key = PrivateKey::generate(*leaf_key).map_err(|e| e.to_string())?;
-            let spki = key.public_key_spki_der().map_err(|e| e.to_string())?;
-            let serial = random_serial();
+            fresh_key = PrivateKey::generate(*leaf_key).map_err(|e| e.to_string())?;
+            let spki = fresh_key.public_key_spki_der().map_err(|e| e.to_string())?;
+            let serial = pki::random_serial().map_err(|e| e.to_string())?;
             let validity = profile.config.certificate_validity;
             let leaf = pki::issue_leaf(
                 issuer,
@@ -800,55 +809,28 @@ pub fn produce(
             let mut chain = Vec::with_capacity(issuer.chain.len() + 1);
             chain.push(leaf);
             chain.extend(issuer.chain.iter().cloned());
-            let bytes = envelope::sign(&envelope::SignRequest {
-                format: profile.format,
-                payload,
-                signing_time: now,
-                expiry,
-                signing_scheme: profile.scheme,
-                extended,
-                signing_agent: Some(SIGNING_AGENT.into()),
-                certificate_chain: chain,
-                signer: &key,
-                timestamper: timestamper_ref,
-            })
-            .map_err(|e| e.to_string())?;
-            Ok(Signed {
-                envelope: bytes,
-                serial: Some(hex::encode(serial)),
-            })
+            (&fresh_key, chain, Some(hex::encode(serial)))
         }
-        ProfileKind::Fixed { signer, chain } => {
-            let bytes = envelope::sign(&envelope::SignRequest {
-                format: profile.format,
-                payload,
-                signing_time: now,
-                expiry,
-                signing_scheme: profile.scheme,
-                extended,
-                signing_agent: Some(SIGNING_AGENT.into()),
-                certificate_chain: chain.clone(),
-                signer: signer.as_ref(),
-                timestamper: timestamper_ref,
-            })
-            .map_err(|e| e.to_string())?;
-            Ok(Signed {
-                envelope: bytes,
-                serial: None,
-            })
-        }
-    }
-}
-
-/// 16 random bytes, top bit clear: a positive certificate serial.
-pub fn random_serial() -> [u8; 16] {
-    let mut serial = [0u8; 16];
-    let _ = aws_lc_rs::rand::fill(&mut serial);
-    serial[0] &= 0x7f;
-    if serial[0] == 0 {
-        serial[0] = 1;
-    }
-    serial
+        ProfileKind::Fixed { signer, chain } => (signer.as_ref(), chain.clone(), None),
+    };
+    let request = envelope::SignRequest {
+        format: profile.format,
+        payload,
+        signing_time: now,
+        expiry,
+        signing_scheme: profile.scheme,
+        extended,
+        signing_agent: Some(SIGNING_AGENT.into()),
+        certificate_chain,
+        signer,
+        timestamper: timestamper_ref,
+    };
+    let envelope = envelope::sign(&request).map_err(|e| e.to_string())?;
+    Ok(Signed {
+        envelope,
+        chain: request.certificate_chain,
+        serial,
+    })
 }
 
 /// The id of a checkpoint key: hex SHA-256 of its SPKI, first 16 bytes.

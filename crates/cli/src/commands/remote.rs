@@ -94,23 +94,15 @@ pub fn sign(
             target.digest
         );
     }
-    let thumbprints: Vec<String> = envelope
-        .certificate_chain
-        .iter()
-        .map(|der| hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, der)))
-        .collect();
-    let mut annotations = BTreeMap::new();
-    let (k, v) = signature::thumbprint_annotation(&thumbprints);
-    annotations.insert(k, v);
-    let (k, v) = signature::created_annotation(time::OffsetDateTime::now_utc());
-    annotations.insert(k, v);
     let subject = Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size);
-    let manifest = signature::push_signature(
+    let manifest = signature::push_notary_signature(
         store.as_mut(),
         &subject,
         &signed.envelope_media_type,
         &bytes,
-        annotations,
+        &signature::chain_thumbprints(&envelope.certificate_chain),
+        time::OffsetDateTime::now_utc(),
+        BTreeMap::new(),
     )
     .context("cannot push the signature")?;
     let shown = location.shown(&subject.digest);

@@ -298,14 +298,17 @@ pub fn sign_artifact(
         signing_time: now,
         annotations: extra,
     } = sign_envelope_with(config, key, format, expiry, &target, timestamper)?;
-    let mut annotations = extra;
-    let (k, v) = signature::thumbprint_annotation(&thumbprints);
-    annotations.insert(k, v);
-    let (k, v) = signature::created_annotation(now);
-    annotations.insert(k, v);
     let subject = Descriptor::new(target.media_type.clone(), target.digest.clone(), target.size);
-    let manifest = signature::push_signature(store, &subject, format.media_type(), &bytes, annotations)
-        .context("cannot push the signature")?;
+    let manifest = signature::push_notary_signature(
+        store,
+        &subject,
+        format.media_type(),
+        &bytes,
+        &thumbprints,
+        now,
+        extra,
+    )
+    .context("cannot push the signature")?;
     Ok(Signed {
         target: subject,
         signature_manifest: manifest,

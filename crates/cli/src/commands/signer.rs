@@ -91,11 +91,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 /// Opens the store the configuration names.
 pub fn open_store(rt: &tokio::runtime::Runtime, config: &std::path::Path) -> Result<signer::store::Store> {
     let cfg = Config::load(config)?;
-    let url = cfg
-        .database
-        .clone()
-        .context("the configuration names no database")?;
-    rt.block_on(signer::store::Store::open(&url))
+    rt.block_on(signer::store::Store::open(cfg.database_url()))
         .with_context(|| format!("opening the database of {}", config.display()))
 }
 

@@ -101,14 +101,7 @@ impl Certificate {
 
     /// The PEM encoding (`CERTIFICATE` block, 64-column lines, LF endings).
     pub fn to_pem(&self) -> String {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(&self.der);
-        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in b64.as_bytes().chunks(64) {
-            out.push_str(&String::from_utf8_lossy(line));
-            out.push('\n');
-        }
-        out.push_str("-----END CERTIFICATE-----\n");
-        out
+        der_to_pem(&self.der)
     }
 
     /// The subject in Go's `pkix.Name.String()` form, e.g. `CN=e2e,O=Notary,L=Seattle,ST=WA,C=US`.
@@ -342,6 +335,19 @@ fn public_key_kind(spki_der: &[u8]) -> PublicKeyKind {
         "1.3.101.112" => PublicKeyKind::Ed25519,
         other => PublicKeyKind::Other(format!("public key algorithm {other}")),
     }
+}
+
+/// The PEM `CERTIFICATE` block of a DER certificate (64-column lines, LF
+/// endings), without parsing it.
+pub fn der_to_pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 /// Reads certificates as notation does: every PEM block when the input holds

@@ -24,7 +24,7 @@ pub mod root;
 pub(crate) mod signature;
 
 pub use cache::decode_code_signing_chain;
-pub use cert::{Certificate, read_certificates};
+pub use cert::{Certificate, der_to_pem, read_certificates};
 pub use chain::{validate_code_signing_chain, validate_timestamping_chain};
 pub use extensions::{BasicConstraints, ExtendedKeyUsage, ExtensionInfo, KeyUsage, KeyUsageBit};
 pub use generate::generate_test_certificate;

@@ -278,7 +278,7 @@ fn validity_from_now(validity: Duration) -> Result<(OffsetDateTime, OffsetDateTi
 }
 
 /// 16 random bytes, top bit clear, never zero.
-pub(crate) fn random_serial() -> Result<Vec<u8>, PkiError> {
+pub fn random_serial() -> Result<Vec<u8>, PkiError> {
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PkiError::Signing("no randomness".into()))?;
     if let Some(b) = bytes.first_mut() {

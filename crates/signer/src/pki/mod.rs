@@ -38,7 +38,7 @@ use notary::{
 };
 
 pub use crl::{RevokedCert, crl};
-pub use leaf::{LeafRequest, generate_ca, generate_tsa_certificate, issue_leaf};
+pub use leaf::{LeafRequest, generate_ca, generate_tsa_certificate, issue_leaf, random_serial};
 pub use ocsp::{
     CertId, CertStatus, HashAlg, OcspErrorStatus, OcspRequest, ocsp_error, ocsp_response, parse_ocsp_request,
 };
@@ -366,6 +366,28 @@ pub(crate) fn spki_key_bits(spki: &[u8]) -> Result<&[u8], String> {
     }
 }
 
+/// Checks that `signer` holds the key of `certificate`: signs a probe and
+/// verifies it with the certificate's public key (an HSM or file key
+/// configured next to the wrong certificate is caught at start, not at the
+/// first signature a verifier refuses).
+pub fn check_key_matches(
+    certificate: &notary::x509::Certificate,
+    signer: &dyn Signer,
+) -> Result<(), PkiError> {
+    let spec = signer.key_spec();
+    let algorithm = spec
+        .signature_algorithm()
+        .map_err(|e| PkiError::Issuer(format!("unsupported key {spec}: {e}")))?;
+    let probe = b"signet key probe";
+    let sig = signer.sign(probe).map_err(|e| PkiError::Signing(e.to_string()))?;
+    notary::crypto::verify(algorithm, &certificate.spki_der(), probe, &sig).map_err(|_| {
+        PkiError::Issuer(format!(
+            "the signer's key ({spec}) is not the key of certificate {:?}",
+            certificate.subject()
+        ))
+    })
+}
+
 impl Issuer {
     /// An issuer from its chain (its certificate first, DER) and its key;
     /// checks that `signer` holds the key of `chain[0]` by signing a probe.
@@ -377,16 +399,8 @@ impl Issuer {
         let cert = notary::x509::Certificate::from_der(certificate.clone())
             .map_err(|e| PkiError::Certificate(e.to_string()))?;
         let spki = cert.spki_der();
-        let spec = signer.key_spec();
-        let (signature_alg, hash, algorithm) = signature_algorithm(spec)?;
-        let probe = b"signet issuer key probe";
-        let sig = signer.sign(probe).map_err(|e| PkiError::Signing(e.to_string()))?;
-        notary::crypto::verify(algorithm, &spki, probe, &sig).map_err(|_| {
-            PkiError::Issuer(format!(
-                "the signer's key ({spec}) is not the key of certificate {:?}",
-                cert.subject()
-            ))
-        })?;
+        let (signature_alg, hash, algorithm) = signature_algorithm(signer.key_spec())?;
+        check_key_matches(&cert, signer.as_ref())?;
         let key_bits = spki_key_bits(&spki).map_err(PkiError::Certificate)?.to_vec();
         let (serial, issuer_name, key_id) = leaf::cert_parts(&certificate)?;
         let key_id = key_id.unwrap_or_else(|| sha1(&key_bits));

@@ -710,15 +710,6 @@ impl Store {
         .transpose()
     }
 
-    /// Whether `digest` was revoked.
-    pub async fn digest_revoked(&self, digest: &str) -> Result<bool, StoreError> {
-        Ok(sqlx::query("SELECT 1 FROM revoked_digests WHERE digest = $1")
-            .bind(digest)
-            .fetch_optional(&self.inner.read)
-            .await?
-            .is_some())
-    }
-
     /// The last audit entry's seq and hash; `(0, 64 zeros)` when the log is empty.
     pub async fn head(&self) -> Result<(u64, String), StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
