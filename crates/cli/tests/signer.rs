@@ -1219,17 +1219,47 @@ fn profiles_made_through_the_api_sign_change_survive_a_restart_and_are_audited()
     expect(&sign(&server, &first.reference), true, &["Successfully signed"]);
     expect(&verify(&first.reference), true, &["Successfully verified"]);
 
-    // Changed: 200, version 2, which the next signature carries.
-    let (status, body) = server.call(
-        "PUT",
-        "/v1/profiles/new",
-        Some(&admin),
-        Some(&definition(json!({"leafKey": "ecdsa-p384"}))),
+    // Changed with the CLI (a YAML definition, the chain from a local
+    // file): version 2, which the next signature carries.
+    let yaml = write(
+        &env.root.join("new.yaml"),
+        &format!(
+            "key: {{type: file, path: {}}}\nsubject: {subject}\nleafKey: ecdsa-p384\n",
+            new_key.display()
+        ),
     );
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (body["version"].as_i64(), body["created"].as_bool()),
-        (Some(2), Some(false))
+    let admin_cli = |args: &[&str]| {
+        env.set_var("SIGNET_SIGNER_TOKEN", &admin);
+        let url = server.url("");
+        let mut all = vec!["signer", "profile"];
+        all.extend_from_slice(args);
+        all.extend([
+            "--remote",
+            &url,
+            "--remote-ca-file",
+            server.tls.ca_file.to_str().unwrap(),
+        ]);
+        let out = env.signet(&all);
+        env.unset_var("SIGNET_SIGNER_TOKEN");
+        out
+    };
+    let chain = dir.join("api-ca.pem");
+    expect(
+        &admin_cli(&[
+            "put",
+            "new",
+            "--file",
+            yaml.to_str().unwrap(),
+            "--certificate-chain",
+            chain.to_str().unwrap(),
+        ]),
+        true,
+        &["Changed profile \"new\": version 2"],
+    );
+    expect(
+        &admin_cli(&["list"]),
+        true,
+        &["default\t1\tconfiguration\tactive", "new\t2\tapi\tactive"],
     );
     let second = reg.seed_image("team/second", "v1");
     expect(&sign(&server, &second.reference), true, &["Successfully signed"]);
@@ -1291,6 +1321,21 @@ fn profiles_made_through_the_api_sign_change_survive_a_restart_and_are_audited()
     expect(&verify(&first.reference), false, &["revoked"]);
     expect(&verify(&third.reference), true, &["Successfully verified"]);
 
+    // Put back: 200 (replaced), version 3, signing again.
+    let (status, body) = server.call(
+        "PUT",
+        "/v1/profiles/new",
+        Some(&admin),
+        Some(&definition(json!({}))),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["version"].as_i64(), body["created"].as_bool()),
+        (Some(3), Some(false))
+    );
+    expect(&sign(&server, &fourth.reference), true, &["profile new v3"]);
+    expect(&verify(&fourth.reference), true, &["Successfully verified"]);
+
     // Every change is in the audit log, by the admin, and the log verifies.
     let r = server
         .client(None)
@@ -1318,6 +1363,7 @@ fn profiles_made_through_the_api_sign_change_survive_a_restart_and_are_audited()
             ("profile.change".into(), "token:admin".into(), 1),
             ("profile.change".into(), "token:admin".into(), 2),
             ("profile.delete".into(), "token:admin".into(), 2),
+            ("profile.change".into(), "token:admin".into(), 3),
         ]
     );
     expect(

@@ -14,6 +14,7 @@ use testkit::postgres::Postgres;
 
 use super::*;
 use crate::{
+    Config,
     auth::Method,
     service::{Origin, SignRequest, SignResponse},
 };
