@@ -1,5 +1,5 @@
 //! The HTTPS client of the signing service, shared by `signet sign
-//! --remote` and the `notation-signet` plugin.
+//! --remote`, `signet signer profile` and the `notation-signet` plugin.
 
 use std::{path::Path, time::Duration};
 
@@ -62,12 +62,23 @@ impl Client {
     /// POSTs `body` to `path` and returns the JSON answer, or the service's
     /// error message.
     pub fn post(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        self.call(reqwest::Method::POST, path, Some(body))
+    }
+
+    /// Sends `body` (if any) to `path` with `method` and returns the JSON
+    /// answer, or the service's error message.
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .http
-            .post(&url)
-            .bearer_auth(&self.credential)
-            .json(body)
+        let mut request = self.http.request(method, &url).bearer_auth(&self.credential);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
             .send()
             .with_context(|| format!("cannot reach the signing service at {url}"))?;
         let status = response.status();

@@ -1062,6 +1062,317 @@ fn bad_input_gets_a_clear_4xx_and_nothing_is_signed() {
     assert!(server.metric("signet_signer_auth_failures") >= 7.0);
 }
 
+/// A CA for a test: its key file and certificate (PEM).
+fn test_ca(dir: &Path, name: &str) -> (PathBuf, String) {
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = testkit::pki::self_signed(&testkit::pki::CertOptions::root(name), &key.serialize_pem());
+    let key_file = write(&dir.join(format!("{name}.key")), &key.serialize_pem());
+    write(&dir.join(format!("{name}.pem")), &cert.pem);
+    (key_file, cert.pem)
+}
+
+#[test]
+fn profiles_made_through_the_api_sign_change_survive_a_restart_and_are_audited() {
+    let env = Env::new();
+    let reg = Registry::start(Kind::Referrers, Options::default());
+    let host = reg.host().to_owned();
+    let dir = env.root.join("signer");
+    fs::create_dir_all(&dir).unwrap();
+    let (file_key, _) = test_ca(&dir, "file-ca");
+    let (new_key, new_pem) = test_ca(&dir, "api-ca");
+    let (_, other_pem) = test_ca(&dir, "other-ca");
+    let checkpoint_key = write(
+        &dir.join("checkpoint.key"),
+        &PrivateKey::generate(KeySpec::Ec(256))
+            .unwrap()
+            .to_pkcs8_pem()
+            .unwrap(),
+    );
+    // The rule names "new" before it exists: admins create it later.
+    let config = json!({
+        "database": format!("sqlite://{}", dir.join("signer.db").display()),
+        "rules": [
+            {"name": "admin", "identities": [{"method": "token", "subject": "admin"}], "admin": true},
+            {"name": "ci-new", "identities": [{"method": "token", "subject": "ci"}],
+             "profiles": ["new"], "repositories": [format!("{host}/team/**")]},
+        ],
+        "profiles": [{"name": "default", "key": {"type": "file", "path": file_key},
+                      "certificateChain": dir.join("file-ca.pem")}],
+        "audit": {"checkpointKey": {"type": "file", "path": checkpoint_key}, "checkpointInterval": "1s"},
+    });
+    let mut server = SignerServer::start(Path::new(SIGNET), &dir, config, &[]);
+    let admin = token_create(&server, "admin", "admin");
+    let ci = token_create(&server, "ci", "ci");
+    let subject = "CN=api,O=Acme,ST=WA,C=US";
+    let definition = |extra: Value| {
+        let mut d = json!({"key": {"type": "file", "path": new_key}, "certificateChainPem": new_pem,
+                           "subject": subject});
+        for (k, v) in extra.as_object().unwrap() {
+            d[k] = v.clone();
+        }
+        d
+    };
+
+    // Only admins; never a profile the configuration file defines.
+    let (status, body) = server.call("PUT", "/v1/profiles/new", Some(&ci), Some(&definition(json!({}))));
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = server.call(
+        "PUT",
+        "/v1/profiles/default",
+        Some(&admin),
+        Some(&definition(json!({}))),
+    );
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("configuration file"),
+        "{body}"
+    );
+
+    // Bad definitions: 400 with what is wrong, and nothing stored.
+    let bad = [
+        ("unknown field", definition(json!({"sneaky": true})), "sneaky"),
+        (
+            "missing key file",
+            definition(json!({"key": {"type": "file", "path": dir.join("nope.key")}})),
+            "nope.key",
+        ),
+        (
+            "chain of another key",
+            definition(json!({"certificateChainPem": other_pem})),
+            "is not the key of certificate",
+        ),
+        (
+            "PKCS#11 module the file does not allow",
+            definition(
+                json!({"key": {"type": "pkcs11", "module": "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                                      "tokenLabel": "t", "keyLabel": "k", "pinEnv": "PIN"}}),
+            ),
+            "pkcs11Modules",
+        ),
+    ];
+    for (what, body, words) in &bad {
+        let (status, answer) = server.call("PUT", "/v1/profiles/new", Some(&admin), Some(body));
+        eprintln!("{what}: {status} {answer}");
+        assert_eq!(status, 400, "{what}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(words), "{what}: {message}");
+    }
+    let names = |server: &SignerServer| -> Vec<(String, i64, String)> {
+        let (_, list) = server.call("GET", "/v1/profiles", None, None);
+        list["profiles"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap().to_owned(),
+                    p["version"].as_i64().unwrap_or(0),
+                    p["state"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(names(&server), [("default".into(), 1, "active".into())]);
+
+    // Created: 201, version 1, and a client signs with it.
+    let (status, body) = server.call(
+        "PUT",
+        "/v1/profiles/new",
+        Some(&admin),
+        Some(&definition(json!({}))),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        (body["version"].as_i64(), body["source"].as_str()),
+        (Some(1), Some("api"))
+    );
+    let ca_dir = env.config.join("truststore/x509/ca/api");
+    write(&ca_dir.join("ca.pem"), &new_pem);
+    let policy = json!({"version": "1.0", "trustPolicies": [{
+        "name": "api", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+        "trustStores": ["ca:api"], "trustedIdentities": [format!("x509.subject: {}", subject.replace(',', ", "))],
+    }]});
+    fs::write(env.config.join("trustpolicy.json"), policy.to_string()).unwrap();
+    fs::write(env.config.join("trustpolicy.oci.json"), policy.to_string()).unwrap();
+    let sign = |server: &SignerServer, reference: &str| {
+        env.set_var("SIGNET_SIGNER_TOKEN", &ci);
+        let out = env.signet(&[
+            "sign",
+            reference,
+            "--remote",
+            &server.url(""),
+            "--profile",
+            "new",
+            "--remote-ca-file",
+            server.tls.ca_file.to_str().unwrap(),
+            "--insecure-registry",
+            &host,
+        ]);
+        env.unset_var("SIGNET_SIGNER_TOKEN");
+        out
+    };
+    let verify = |reference: &str| env.signet(&["verify", reference, "--insecure-registry", &host]);
+    let first = reg.seed_image("team/first", "v1");
+    expect(&sign(&server, &first.reference), true, &["Successfully signed"]);
+    expect(&verify(&first.reference), true, &["Successfully verified"]);
+
+    // Changed with the CLI (a YAML definition, the chain from a local
+    // file): version 2, which the next signature carries.
+    let yaml = write(
+        &env.root.join("new.yaml"),
+        &format!(
+            "key: {{type: file, path: {}}}\nsubject: {subject}\nleafKey: ecdsa-p384\n",
+            new_key.display()
+        ),
+    );
+    let admin_cli = |args: &[&str]| {
+        env.set_var("SIGNET_SIGNER_TOKEN", &admin);
+        let url = server.url("");
+        let mut all = vec!["signer", "profile"];
+        all.extend_from_slice(args);
+        all.extend([
+            "--remote",
+            &url,
+            "--remote-ca-file",
+            server.tls.ca_file.to_str().unwrap(),
+        ]);
+        let out = env.signet(&all);
+        env.unset_var("SIGNET_SIGNER_TOKEN");
+        out
+    };
+    let chain = dir.join("api-ca.pem");
+    expect(
+        &admin_cli(&[
+            "put",
+            "new",
+            "--file",
+            yaml.to_str().unwrap(),
+            "--certificate-chain",
+            chain.to_str().unwrap(),
+        ]),
+        true,
+        &["Changed profile \"new\": version 2"],
+    );
+    expect(
+        &admin_cli(&["list"]),
+        true,
+        &["default\t1\tconfiguration\tactive", "new\t2\tapi\tactive"],
+    );
+    let second = reg.seed_image("team/second", "v1");
+    expect(&sign(&server, &second.reference), true, &["Successfully signed"]);
+    expect(
+        &env.signet(&["inspect", &second.reference, "--insecure-registry", &host]),
+        true,
+        &[
+            "dev.signet.signer.profileVersion: 2",
+            "dev.signet.signer.profile: new",
+        ],
+    );
+    // Its definition, as stored (the chain inline), for the admin only.
+    let (status, got) = server.call("GET", "/v1/profiles/new", Some(&admin), None);
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["definition"]["leafKey"], "ecdsa-p384");
+    assert_eq!(server.call("GET", "/v1/profiles/new", Some(&ci), None).0, 403);
+
+    // A restart: still there, still signing; the first signature still
+    // verifies (its CRL and OCSP come from the restarted service).
+    assert!(server.terminate().success());
+    server.restart();
+    assert_eq!(
+        names(&server),
+        [
+            ("default".into(), 1, "active".into()),
+            ("new".into(), 2, "active".into())
+        ]
+    );
+    let third = reg.seed_image("team/third", "v1");
+    expect(&sign(&server, &third.reference), true, &["Successfully signed"]);
+    expect(&verify(&third.reference), true, &["Successfully verified"]);
+    expect(&verify(&first.reference), true, &["Successfully verified"]);
+
+    // Deleted: it signs nothing more, and what it signed still verifies.
+    let (status, body) = server.call("DELETE", "/v1/profiles/new", Some(&admin), None);
+    assert_eq!(status, 200, "{body}");
+    let fourth = reg.seed_image("team/fourth", "v1");
+    expect(&sign(&server, &fourth.reference), false, &["was deleted"]);
+    expect(&verify(&third.reference), true, &["Successfully verified"]);
+    assert_eq!(names(&server)[1], ("new".into(), 2, "deleted".into()));
+    // … and its revocation data still answers: a job revoked now is refused.
+    let (_, jobs) = server.call("GET", "/v1/jobs?profile=new", Some(&admin), None);
+    let first_job = jobs["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["digest"] == first.digest)
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = server.call(
+        "POST",
+        &format!("/v1/jobs/{first_job}/revoke"),
+        Some(&admin),
+        Some(&json!({"reason": "keyCompromise: build machine lost"})),
+    );
+    assert_eq!(status, 200, "{body}");
+    expect(&verify(&first.reference), false, &["revoked"]);
+    expect(&verify(&third.reference), true, &["Successfully verified"]);
+
+    // Put back: 200 (replaced), version 3, signing again.
+    let (status, body) = server.call(
+        "PUT",
+        "/v1/profiles/new",
+        Some(&admin),
+        Some(&definition(json!({}))),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["version"].as_i64(), body["created"].as_bool()),
+        (Some(3), Some(false))
+    );
+    expect(&sign(&server, &fourth.reference), true, &["profile new v3"]);
+    expect(&verify(&fourth.reference), true, &["Successfully verified"]);
+
+    // Every change is in the audit log, by the admin, and the log verifies.
+    let r = server
+        .client(None)
+        .get(server.url("/v1/audit"))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap();
+    let changes: Vec<(String, String, i64)> = r
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["subject"] == "new" && e["kind"].as_str().unwrap_or("").starts_with("profile."))
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["actor"].as_str().unwrap().to_owned(),
+                e["data"]["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            ("profile.change".into(), "token:admin".into(), 1),
+            ("profile.change".into(), "token:admin".into(), 2),
+            ("profile.delete".into(), "token:admin".into(), 2),
+            ("profile.change".into(), "token:admin".into(), 3),
+        ]
+    );
+    expect(
+        &audit_verify(&server),
+        true,
+        &["intact", "1 stored profiles checked"],
+    );
+}
+
 #[test]
 fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
     let tmp = tempfile::tempdir().unwrap();
@@ -1159,12 +1470,24 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
     let _ = child.wait();
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    let source = include_str!("../../signer/src/server.rs");
-    for line in source.lines().filter(|l| l.trim_start().starts_with(".route(\"")) {
-        let route = line.split('"').nth(1).unwrap().replace("{*request}", "{request}");
+    let source: Vec<&str> = include_str!("../../signer/src/server.rs").lines().collect();
+    let mut checked = 0;
+    for (i, line) in source.iter().enumerate() {
+        if !line.trim_start().starts_with(".route(") {
+            continue;
+        }
+        // `.route("/path", …)`, or rustfmt's `.route(` with the path on the next line.
+        let holder = if line.contains('"') { line } else { source[i + 1] };
+        let route = holder
+            .split('"')
+            .nth(1)
+            .unwrap()
+            .replace("{*request}", "{request}");
         assert!(
             paths.contains_key(&route),
             "route {route} is missing from openapi.json"
         );
+        checked += 1;
     }
+    assert!(checked >= 20, "only {checked} routes found in server.rs");
 }

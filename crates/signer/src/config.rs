@@ -34,12 +34,13 @@ signer.yaml (paths relative to the file):
       profiles: [release]
       repositories: [registry.example.com/acme/**]
     - {name: ops, identities: [{method: token, subject: ops}], admin: true}
-  profiles:
+  profiles:                                        # more: PUT /v1/profiles/{name} (admin)
     - name: release
       key: {type: pkcs11, module: /usr/lib/softhsm/libsofthsm2.so,
             tokenLabel: signing, keyLabel: release-ca, pinEnv: HSM_PIN}
       certificateChain: release-ca.pem
       subject: CN=release,O=Acme,ST=WA,C=US
+  pkcs11Modules: [/opt/cloudhsm/lib/libcloudhsm_pkcs11.so]  # API-made profiles may use these too
   tsa: {key: {type: file, path: tsa.key}, certificateChain: tsa-chain.pem}
   audit: {checkpointKey: {type: file, path: checkpoint.key}, checkpointInterval: 60s}
 
@@ -79,8 +80,17 @@ pub struct Config {
     /// Who may sign what; nothing is allowed that no rule allows.
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
-    /// The signing profiles.
+    /// The signing profiles the file defines (authoritative: the API
+    /// cannot change them). Admins may add more through the API
+    /// (`PUT /v1/profiles/{name}`); those live in the database.
+    #[serde(default)]
     pub profiles: Vec<ProfileConfig>,
+    /// PKCS#11 modules that profiles made through the API may use, besides
+    /// the modules this file's own keys use. A module is a shared library
+    /// loaded into the service's process, so an API call can never name
+    /// one the file does not allow.
+    #[serde(default)]
+    pub pkcs11_modules: Vec<PathBuf>,
     /// The built-in RFC 3161 timestamp authority (`POST /tsa`).
     #[serde(default)]
     pub tsa: Option<TsaConfig>,
@@ -142,7 +152,9 @@ pub enum Mode {
 pub struct ProfileConfig {
     /// The profile's name (`[a-z0-9][a-z0-9._-]*`).
     pub name: String,
-    /// Bumped when the profile changes; travels in every signature.
+    /// Bumped when the profile changes; travels in every signature. Set
+    /// in the file for the file's profiles; the service numbers the
+    /// versions of profiles made through the API (each change adds one).
     #[serde(default = "one")]
     pub version: i64,
     /// `perJob` (default) or `fixed`.
@@ -150,9 +162,15 @@ pub struct ProfileConfig {
     pub mode: Mode,
     /// The key: the CA key (perJob) or the signing key (fixed).
     pub key: KeyConfig,
-    /// PEM chain of the key's certificate, up to the root: the CA (perJob)
-    /// or the signing certificate (fixed).
-    pub certificate_chain: PathBuf,
+    /// PEM file with the chain of the key's certificate, up to the root:
+    /// the CA (perJob) or the signing certificate (fixed). Exactly one of
+    /// this and `certificateChainPem`.
+    #[serde(default)]
+    pub certificate_chain: Option<PathBuf>,
+    /// The same chain as PEM text (what API callers usually send: a path
+    /// is one on the service's host).
+    #[serde(default)]
+    pub certificate_chain_pem: Option<String>,
     /// `jws` (default) or `cose`.
     #[serde(default = "default_format")]
     pub format: String,
@@ -358,9 +376,12 @@ impl Config {
         if let Some(p) = &mut self.tls.client_ca_file {
             fix(p);
         }
+        self.pkcs11_modules.iter_mut().for_each(fix);
         for p in &mut self.profiles {
             fix_key(&mut p.key);
-            fix(&mut p.certificate_chain);
+            if let Some(c) = &mut p.certificate_chain {
+                fix(c);
+            }
             if let Some(push) = &mut p.push {
                 push.ca_files.iter_mut().for_each(fix);
                 if let Some(d) = &mut push.docker_config {
@@ -396,61 +417,21 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), String> {
-        if self.profiles.is_empty() {
-            return Err("profiles: at least one signing profile is needed".into());
-        }
         if self.http.is_none()
             && let Some(p) = self.profiles.iter().find(|p| p.mode == Mode::PerJob)
         {
-            return Err(format!(
-                "profile {:?} issues per-job certificates, whose CRL and OCSP URLs verifiers fetch over plain HTTP only (notation does too): add `http: {{listen: 0.0.0.0:8080, url: http://signer.example.com:8080}}`",
-                p.name
-            ));
+            return Err(per_job_needs_http(&p.name));
         }
         let mut seen = std::collections::BTreeSet::new();
         for p in &self.profiles {
-            valid_profile_name(&p.name).map_err(|e| format!("profiles: {e}"))?;
+            p.check()?;
             if !seen.insert(p.name.as_str()) {
                 return Err(format!("profiles: {:?} is defined twice", p.name));
             }
-            if p.version < 1 {
-                return Err(format!("profile {:?}: version must be at least 1", p.name));
-            }
-            if notary::envelope::EnvelopeFormat::from_name(&p.format).is_none() {
-                return Err(format!(
-                    "profile {:?}: format {:?} is not jws or cose",
-                    p.name, p.format
-                ));
-            }
-            if notary::envelope::SigningScheme::from_name(&p.signing_scheme).is_none() {
-                return Err(format!(
-                    "profile {:?}: signingScheme {:?} is not notary.x509 or notary.x509.signingAuthority",
-                    p.name, p.signing_scheme
-                ));
-            }
-            if crate::service::leaf_key_spec(&p.leaf_key).is_none() {
-                return Err(format!(
-                    "profile {:?}: leafKey {:?} is not one of ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096",
-                    p.name, p.leaf_key
-                ));
-            }
-            if p.certificate_validity < Duration::from_secs(60) {
-                return Err(format!(
-                    "profile {:?}: certificateValidity must be at least 1m",
-                    p.name
-                ));
-            }
         }
-        for r in &self.rules {
-            for profile in &r.profiles {
-                if profile != "*" && !seen.contains(profile.as_str()) {
-                    return Err(format!(
-                        "rule {:?} names profile {profile:?}, which is not defined",
-                        r.name
-                    ));
-                }
-            }
-        }
+        // Rules may name profiles that do not exist yet: admins create
+        // them through the API. The service warns at start-up about names
+        // that exist nowhere.
         if self.limits.max_body < 1024 {
             return Err("limits.maxBody must be at least 1024".into());
         }
@@ -469,6 +450,57 @@ impl Config {
         }
         Ok(())
     }
+}
+
+impl ProfileConfig {
+    /// What can be checked without opening anything: the name, version,
+    /// format, scheme, leaf key type, validity and where the chain is.
+    pub fn check(&self) -> Result<(), String> {
+        let name = &self.name;
+        valid_profile_name(name).map_err(|e| format!("profiles: {e}"))?;
+        if self.version < 1 {
+            return Err(format!("profile {name:?}: version must be at least 1"));
+        }
+        if notary::envelope::EnvelopeFormat::from_name(&self.format).is_none() {
+            return Err(format!(
+                "profile {name:?}: format {:?} is not jws or cose",
+                self.format
+            ));
+        }
+        if notary::envelope::SigningScheme::from_name(&self.signing_scheme).is_none() {
+            return Err(format!(
+                "profile {name:?}: signingScheme {:?} is not notary.x509 or notary.x509.signingAuthority",
+                self.signing_scheme
+            ));
+        }
+        if crate::service::leaf_key_spec(&self.leaf_key).is_none() {
+            return Err(format!(
+                "profile {name:?}: leafKey {:?} is not one of ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa-2048, rsa-3072, rsa-4096",
+                self.leaf_key
+            ));
+        }
+        if self.certificate_validity < Duration::from_secs(60) {
+            return Err(format!(
+                "profile {name:?}: certificateValidity must be at least 1m"
+            ));
+        }
+        match (&self.certificate_chain, &self.certificate_chain_pem) {
+            (Some(_), Some(_)) => Err(format!(
+                "profile {name:?}: give certificateChain (a PEM file) or certificateChainPem (the PEM text), not both"
+            )),
+            (None, None) => Err(format!(
+                "profile {name:?}: certificateChain (a PEM file) or certificateChainPem (the PEM text) is required"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Why a per-job profile needs the plain-HTTP listener.
+pub(crate) fn per_job_needs_http(name: &str) -> String {
+    format!(
+        "profile {name:?} issues per-job certificates, whose CRL and OCSP URLs verifiers fetch over plain HTTP only (notation does too): add `http: {{listen: 0.0.0.0:8080, url: http://signer.example.com:8080}}`"
+    )
 }
 
 /// Profile names go into URLs and signatures: `[a-z0-9][a-z0-9._-]{0,63}`.
@@ -514,7 +546,14 @@ mod tests {
         std::fs::write(&path, example()).unwrap();
         let c = Config::load(&path).unwrap_or_else(|e| panic!("{e}\n{}", example()));
         assert_eq!(c.profiles[0].name, "release");
-        assert_eq!(c.profiles[0].certificate_chain, dir.path().join("release-ca.pem"));
+        assert_eq!(
+            c.profiles[0].certificate_chain.as_deref(),
+            Some(dir.path().join("release-ca.pem").as_path())
+        );
+        assert_eq!(
+            c.pkcs11_modules,
+            [PathBuf::from("/opt/cloudhsm/lib/libcloudhsm_pkcs11.so")]
+        );
         assert_eq!(c.revocation_url(), "http://signer.example.com:8080");
         assert_eq!(c.limits.max_body, 64 * 1024);
         assert_eq!(c.auth.oidc.len(), 1);
@@ -529,8 +568,14 @@ mod tests {
             Config::load(&path).unwrap_err().to_string()
         };
         let base = "tls: {certFile: c, keyFile: k}\nhttp: {listen: 127.0.0.1:8080}\naudit: {checkpointKey: {type: file, path: k}}\n";
-        let e = load(&format!("{base}profiles: []\n"));
-        assert!(e.contains("at least one signing profile"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: p, key: {{type: file, path: k}}}}]\n"
+        ));
+        assert!(e.contains("certificateChain") && e.contains("required"), "{e}");
+        let e = load(&format!(
+            "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c, certificateChainPem: x}}]\n"
+        ));
+        assert!(e.contains("not both"), "{e}");
         let e = load(
             "tls: {certFile: c, keyFile: k}\naudit: {checkpointKey: {type: file, path: k}}\nprofiles: [{name: p, key: {type: file, path: k}, certificateChain: c}]\n",
         );
@@ -548,13 +593,26 @@ mod tests {
         ));
         assert!(e.contains("listen") || e.contains("nope"), "{e}");
         let e = load(&format!(
-            "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c}}]\nrules: [{{name: r, identities: [{{method: token, subject: ci}}], profiles: [other], repositories: ['**']}}]\n"
-        ));
-        assert!(e.contains("other"), "{e}");
-        let e = load(&format!(
             "{base}profiles: [{{name: p, key: {{type: file, path: k}}, certificateChain: c}}]\nlimts: {{}}\n"
         ));
         assert!(e.contains("limts"), "{e}");
+    }
+
+    #[test]
+    fn rules_may_name_profiles_made_later_through_the_api() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signer.yaml");
+        // No profile in the file at all, a rule naming one that does not
+        // exist yet, and PKCS#11 modules relative to the file.
+        std::fs::write(
+            &path,
+            "tls: {certFile: c, keyFile: k}\naudit: {checkpointKey: {type: file, path: k}}\nrules: [{name: r, identities: [{method: token, subject: ci}], profiles: [later], repositories: ['**']}]\npkcs11Modules: [lib/hsm.so]\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        assert!(c.profiles.is_empty());
+        assert_eq!(c.rules[0].profiles, ["later"]);
+        assert_eq!(c.pkcs11_modules, [dir.path().join("lib/hsm.so")]);
     }
 
     #[test]

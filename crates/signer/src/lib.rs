@@ -14,8 +14,10 @@
 //! [`server`] is the HTTP layer, [`service`] what it calls; [`pki`] makes
 //! certificates, CRLs, OCSP responses and timestamps; [`keys`] opens keys
 //! (files, PKCS#11); [`auth`] turns credentials into identities and rules
-//! into decisions; [`store`] keeps jobs, tokens, revocations and the
-//! hash-chained audit log in SQLite or PostgreSQL.
+//! into decisions; [`profiles`] holds the live signing profiles — the
+//! configuration file's and those admins make through the API; [`store`]
+//! keeps jobs, tokens, revocations, API-made profiles and the hash-chained
+//! audit log in SQLite or PostgreSQL.
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -24,6 +26,7 @@ pub mod init;
 pub mod keys;
 pub mod metrics;
 pub mod pki;
+pub mod profiles;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -4,7 +4,8 @@
 //! Public (no credentials, as verifiers fetch them): CRLs, OCSP, the TSA,
 //! certificate chains, the digest revocation list, health, metrics, the
 //! OpenAPI document. Everything else needs an API token, an OIDC JWT or a
-//! client certificate, and admin endpoints need a rule with `admin: true`.
+//! client certificate, and admin endpoints (revocation, tokens, the audit
+//! log, creating and changing profiles) need a rule with `admin: true`.
 
 use std::{
     collections::HashMap,
@@ -37,6 +38,7 @@ use crate::{
     auth::{self, Identity, Method},
     config::Config,
     pki,
+    profiles::Source,
     service::{ApiError, Origin, ProfileKind, REVOCATION_VALIDITY, Service, SignRequest, rfc3339},
     store::{JobFilter, Write},
 };
@@ -113,6 +115,7 @@ impl Server {
         let app = router(self.state.clone(), self.request_timeout);
         let state = self.state.clone();
         let checkpoints = tokio::spawn(checkpoint_loop(self.state.clone(), self.checkpoint_interval));
+        let profiles = tokio::spawn(profile_refresh_loop(self.state.clone()));
         let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
         let public = match self.http {
             Some(listener) => {
@@ -140,6 +143,7 @@ impl Server {
             )
             .await;
         checkpoints.abort();
+        profiles.abort();
         let _ = stop_http.send(());
         if let Some(p) = public {
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, p).await;
@@ -164,6 +168,19 @@ async fn checkpoint_loop(state: Arc<AppState>, every: Duration) {
                 state.service.metrics.checkpoints.inc();
             }
             Err(e) => warn!("audit checkpoint failed: {e}"),
+        }
+    }
+}
+
+/// Picks up profiles other replicas made, changed or deleted.
+async fn profile_refresh_loop(state: Arc<AppState>) {
+    let mut tick = tokio::time::interval(crate::profiles::PROFILE_REFRESH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.service.refresh_profiles().await {
+            warn!("reading the stored signing profiles failed: {e}");
         }
     }
 }
@@ -205,6 +222,10 @@ fn router(state: Arc<AppState>, timeout: Duration) -> Router {
         .route("/v1/jobs/{id}", get(get_job))
         .route("/v1/jobs/{id}/envelope", get(get_envelope))
         .route("/v1/jobs/{id}/revoke", post(revoke_job))
+        .route(
+            "/v1/profiles/{name}",
+            get(get_profile).put(put_profile).delete(delete_profile),
+        )
         .route("/v1/profiles/{name}/revoke", post(revoke_profile))
         .route("/v1/revocations/digests", post(revoke_digest))
         .route("/v1/tokens", get(list_tokens).post(create_token))
@@ -433,7 +454,8 @@ impl axum::extract::FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+/// 415 unless the body is JSON (or says nothing).
+fn json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
         && !ct.starts_with("application/json")
     {
@@ -443,6 +465,11 @@ fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) 
             format!("the body must be application/json, not {ct}"),
         ));
     }
+    Ok(())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T, ApiError> {
+    json_content_type(headers)?;
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON for this endpoint: {e}")))
 }
@@ -618,7 +645,9 @@ async fn revoke_profile(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let who = caller.who;
-    if !state.service.profiles.contains_key(&name) {
+    let live = state.service.profiles();
+    // A profile this replica could not open can still be revoked.
+    if !live.by_name.contains_key(&name) && !live.unavailable.contains_key(&name) {
         return Err(ApiError::not_found(format!("no signing profile {name:?}")));
     }
     let b: RevokeBody = parse_json(&headers, &body)?;
@@ -702,31 +731,102 @@ async fn list_revoked_digests(
     }
 }
 
+/// A profile as `GET /v1/profiles` lists it.
+fn profile_json(state: &AppState, p: &crate::service::Profile) -> serde_json::Value {
+    let (mode, crl, ocsp) = match &p.kind {
+        ProfileKind::PerJob {
+            crl_url, ocsp_url, ..
+        } => ("perJob", Some(crl_url.clone()), Some(ocsp_url.clone())),
+        ProfileKind::Fixed { .. } => ("fixed", None, None),
+    };
+    let (source, deleted_at) = match &p.source {
+        Source::Configuration => ("configuration", None),
+        Source::Api { deleted_at, .. } => ("api", *deleted_at),
+    };
+    json!({
+        "name": p.config.name,
+        "version": p.config.version,
+        "source": source,
+        "state": if deleted_at.is_some() { "deleted" } else { "active" },
+        "deletedAt": deleted_at.map(rfc3339),
+        "mode": mode,
+        "format": p.format.name(),
+        "signingScheme": p.scheme.as_str(),
+        "timestamped": p.config.timestamp && state.service.tsa.is_some(),
+        "crlUrl": crl,
+        "ocspUrl": ocsp,
+    })
+}
+
 async fn list_profiles(State(state): State<Arc<AppState>>) -> Response {
-    let profiles: Vec<_> = state
-        .service
-        .profiles
-        .values()
-        .map(|p| {
-            let (mode, crl, ocsp) = match &p.kind {
-                ProfileKind::PerJob {
-                    crl_url, ocsp_url, ..
-                } => ("perJob", Some(crl_url.clone()), Some(ocsp_url.clone())),
-                ProfileKind::Fixed { .. } => ("fixed", None, None),
-            };
-            json!({
-                "name": p.config.name,
-                "version": p.config.version,
-                "mode": mode,
-                "format": p.format.name(),
-                "signingScheme": p.scheme.as_str(),
-                "timestamped": p.config.timestamp && state.service.tsa.is_some(),
-                "crlUrl": crl,
-                "ocspUrl": ocsp,
-            })
-        })
-        .collect();
+    let live = state.service.profiles();
+    let mut profiles: Vec<_> = live.by_name.values().map(|p| profile_json(&state, p)).collect();
+    // API-made profiles this replica could not open: named, not explained
+    // (this list is public; the log says why).
+    profiles.extend(
+        live.unavailable
+            .keys()
+            .map(|name| json!({"name": name, "source": "api", "state": "unavailable"})),
+    );
     Json(json!({"profiles": profiles})).into_response()
+}
+
+/// `GET /v1/profiles/{name}` (admin): the profile and, for one made
+/// through the API, its stored definition (what a PUT sends back, changed).
+async fn get_profile(
+    _: Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let live = state.service.profiles();
+    let mut answer = match live.by_name.get(&name) {
+        Some(p) => profile_json(&state, p),
+        None if live.unavailable.contains_key(&name) => {
+            json!({"name": name, "source": "api", "state": "unavailable"})
+        }
+        None => return Err(ApiError::not_found(format!("no signing profile {name:?}"))),
+    };
+    if answer["source"] == "api"
+        && let Some(row) = state.service.store.stored_profile(&name).await?
+    {
+        answer["version"] = json!(row.version);
+        answer["definition"] = serde_json::from_str(&row.definition).unwrap_or(serde_json::Value::Null);
+        answer["createdAt"] = json!(rfc3339(row.created_at));
+        answer["updatedAt"] = json!(rfc3339(row.updated_at));
+    }
+    Ok(Json(answer).into_response())
+}
+
+/// `PUT /v1/profiles/{name}` (admin): 201 when created, 200 when replaced.
+async fn put_profile(
+    Admin(caller): Admin,
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    json_content_type(&headers)?;
+    let put = state.service.put_profile(&caller.who, &name, &body).await?;
+    let mut answer = profile_json(&state, &put.profile);
+    answer["created"] = json!(put.created);
+    answer["auditSeq"] = json!(put.audit_seq);
+    let status = if put.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+/// `DELETE /v1/profiles/{name}` (admin): API-made profiles only; it signs
+/// nothing more, its CRL and OCSP keep answering.
+async fn delete_profile(
+    Admin(caller): Admin,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let receipt = state.service.delete_profile(&caller.who, &name).await?;
+    Ok(Json(json!({"deleted": name, "auditSeq": receipt.seq})).into_response())
 }
 
 fn pem_chain(chain: &[Vec<u8>]) -> String {
@@ -736,7 +836,8 @@ fn pem_chain(chain: &[Vec<u8>]) -> String {
 fn profile(state: &AppState, name: &str) -> Result<Arc<crate::service::Profile>, ApiError> {
     state
         .service
-        .profiles
+        .profiles()
+        .by_name
         .get(name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(format!("no signing profile {name:?}")))
@@ -846,7 +947,7 @@ fn ocsp_reply(der: Vec<u8>) -> Response {
 }
 
 async fn ocsp(state: &AppState, profile: &str, der: &[u8]) -> Response {
-    let Some(p) = state.service.profiles.get(profile) else {
+    let Some(p) = state.service.profiles().by_name.get(profile).cloned() else {
         return ocsp_reply(pki::ocsp_error(pki::OcspErrorStatus::Unauthorized));
     };
     let ProfileKind::PerJob { issuer, .. } = &p.kind else {

@@ -48,6 +48,7 @@ pub fn leaf_key_spec(name: &str) -> Option<KeySpec> {
 }
 
 /// A profile ready to sign.
+#[derive(Clone)]
 pub struct Profile {
     /// As configured.
     pub config: ProfileConfig,
@@ -59,9 +60,12 @@ pub struct Profile {
     pub kind: ProfileKind,
     /// The registry client pushes go through, if the profile pushes.
     pub registry: Option<oci::registry::Client>,
+    /// The configuration file, or the API (and the database).
+    pub source: crate::profiles::Source,
 }
 
 /// Per-job certificates or one fixed certificate.
+#[derive(Clone)]
 pub enum ProfileKind {
     /// A fresh key and leaf per job.
     PerJob {
@@ -92,19 +96,35 @@ impl Profile {
             name: config.name.clone(),
             message,
         };
-        let format = EnvelopeFormat::from_name(&config.format)
-            .ok_or_else(|| bad(format!("unknown format {:?}", config.format)))?;
-        let scheme = SigningScheme::from_name(&config.signing_scheme)
-            .ok_or_else(|| bad(format!("unknown signing scheme {:?}", config.signing_scheme)))?;
+        let chain = match (&config.certificate_chain, &config.certificate_chain_pem) {
+            (Some(path), _) => read_pem_chain(path).map_err(bad)?,
+            (None, Some(pem)) => parse_pem_chain(pem.as_bytes()).map_err(bad)?,
+            (None, None) => return Err(bad("no certificateChain".into())),
+        };
         let key = keys::open(&config.key).map_err(|e| bad(e.to_string()))?;
-        let chain = read_pem_chain(&config.certificate_chain).map_err(bad)?;
+        Self::assemble(config, chain, key.signer, public_url).map_err(bad)
+    }
+
+    /// The profile from its opened key and its chain (DER, leaf first):
+    /// checks that the key is the chain's first certificate's — the one
+    /// path every profile takes, from the file or from the API.
+    pub fn assemble(
+        config: &ProfileConfig,
+        chain: Vec<Vec<u8>>,
+        key: Arc<dyn Signer>,
+        public_url: &str,
+    ) -> Result<Self, String> {
+        let format = EnvelopeFormat::from_name(&config.format)
+            .ok_or_else(|| format!("unknown format {:?}", config.format))?;
+        let scheme = SigningScheme::from_name(&config.signing_scheme)
+            .ok_or_else(|| format!("unknown signing scheme {:?}", config.signing_scheme))?;
         let kind = match config.mode {
             Mode::PerJob => {
-                let issuer = pki::Issuer::new(chain, key.signer).map_err(|e| bad(e.to_string()))?;
+                let issuer = pki::Issuer::new(chain, key).map_err(|e| e.to_string())?;
                 ProfileKind::PerJob {
                     issuer,
                     leaf_key: leaf_key_spec(&config.leaf_key)
-                        .ok_or_else(|| bad(format!("unknown leafKey {:?}", config.leaf_key)))?,
+                        .ok_or_else(|| format!("unknown leafKey {:?}", config.leaf_key))?,
                     subject: config
                         .subject
                         .clone()
@@ -117,14 +137,10 @@ impl Profile {
                 // The leaf must hold the key.
                 let leaf = chain
                     .first()
-                    .ok_or_else(|| bad("the certificate chain is empty".into()))?;
-                let cert =
-                    notary::x509::Certificate::from_der(leaf.clone()).map_err(|e| bad(e.to_string()))?;
-                pki::check_key_matches(&cert, key.signer.as_ref()).map_err(|e| bad(e.to_string()))?;
-                ProfileKind::Fixed {
-                    signer: key.signer,
-                    chain,
-                }
+                    .ok_or_else(|| "the certificate chain is empty".to_string())?;
+                let cert = notary::x509::Certificate::from_der(leaf.clone()).map_err(|e| e.to_string())?;
+                pki::check_key_matches(&cert, key.as_ref()).map_err(|e| e.to_string())?;
+                ProfileKind::Fixed { signer: key, chain }
             }
         };
         let registry = match &config.push {
@@ -141,7 +157,7 @@ impl Profile {
                     connect_timeout: push.timeout,
                     user_agent: SIGNING_AGENT.to_owned(),
                 })
-                .map_err(|e| bad(format!("push: {e}")))?;
+                .map_err(|e| format!("push: {e}"))?;
                 Some(client)
             }
             None => None,
@@ -152,6 +168,7 @@ impl Profile {
             scheme,
             kind,
             registry,
+            source: crate::profiles::Source::Configuration,
         })
     }
 
@@ -167,9 +184,14 @@ impl Profile {
 /// Reads every certificate in a PEM file, DER, in file order.
 pub fn read_pem_chain(path: &std::path::Path) -> Result<Vec<Vec<u8>>, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let certs = notary::x509::read_certificates(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_pem_chain(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Every certificate in PEM text, DER, in order.
+pub fn parse_pem_chain(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    let certs = notary::x509::read_certificates(text).map_err(|e| e.to_string())?;
     if certs.is_empty() {
-        return Err(format!("{}: no PEM certificate found", path.display()));
+        return Err("no PEM certificate found".into());
     }
     Ok(certs.iter().map(|c| c.der().to_vec()).collect())
 }
@@ -292,8 +314,13 @@ pub struct SignResponse {
 pub struct Service {
     /// Storage and audit log.
     pub store: Store,
-    /// Profiles by name.
-    pub profiles: BTreeMap<String, Arc<Profile>>,
+    /// Profiles by name: the file's and the API's, swapped whole when one
+    /// changes (see [`Service::profiles`]).
+    pub(crate) profiles: std::sync::RwLock<Arc<crate::profiles::ProfileSet>>,
+    /// What profiles made through the API may be.
+    pub(crate) catalog: crate::profiles::Catalog,
+    /// The stored profiles' generation last loaded ([`Service::refresh_profiles`]).
+    pub(crate) profiles_seen: tokio::sync::Mutex<Option<crate::store::ProfilesGeneration>>,
     /// The built-in TSA.
     pub tsa: Option<Arc<pki::Tsa>>,
     /// Authorisation.
@@ -364,9 +391,11 @@ impl Service {
             .await
             .map_err(|e| Error::Store(e.to_string()))?;
         record_profile_changes(&store, &profiles).await?;
-        Ok(Self {
+        let service = Self {
             store,
-            profiles,
+            profiles: std::sync::RwLock::new(Arc::new(crate::profiles::ProfileSet::new(profiles))),
+            catalog: crate::profiles::Catalog::new(config),
+            profiles_seen: tokio::sync::Mutex::new(None),
             tsa,
             rules,
             oidc,
@@ -374,7 +403,10 @@ impl Service {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             signing: tokio::sync::Semaphore::new(config.limits.concurrency),
             revocations: tokio::sync::Mutex::new(None),
-        })
+        };
+        service.load_stored_profiles().await?;
+        service.warn_about_rules(&config.rules);
+        Ok(service)
     }
 
     /// Signs `req` for `who`, or refuses (and audits the refusal).
@@ -409,20 +441,9 @@ impl Service {
             let e = ApiError::bad_request("descriptor.mediaType must be 1-255 characters");
             return Err(self.refuse(who, &req, origin, e).await);
         }
-        let Some(profile) = self.profiles.get(&req.profile).cloned() else {
-            let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
-            return Err(self
-                .refuse(
-                    who,
-                    &req,
-                    origin,
-                    ApiError::not_found(format!(
-                        "no signing profile {:?} (profiles: {})",
-                        req.profile,
-                        known.join(", ")
-                    )),
-                )
-                .await);
+        let profile = match self.profiles().signing(&req.profile) {
+            Ok(p) => p,
+            Err(e) => return Err(self.refuse(who, &req, origin, e).await),
         };
         if let Err(denied) = self.rules.authorize_sign(who, &req.profile, &req.repository) {
             return Err(self
@@ -548,7 +569,7 @@ impl Service {
             return Ok(r.clone());
         }
         let mut fresh = Revocations::default();
-        for name in self.profiles.keys() {
+        for name in self.profiles().by_name.keys() {
             if let Some(r) = self.store.profile_revocation(name).await? {
                 fresh.profiles.insert(name.clone(), r);
             }
@@ -686,8 +707,9 @@ async fn push(
 
 /// What identifies a profile's configuration in the audit log: a change to
 /// any of it (a new key or chain, another subject, format, validity, push
-/// target) is a `profile.change` entry when the service starts.
-fn profile_fingerprint(p: &Profile) -> serde_json::Value {
+/// target) is a `profile.change` entry — when the service starts (the
+/// file's profiles) or when an admin makes it (through the API).
+pub(crate) fn profile_fingerprint(p: &Profile) -> serde_json::Value {
     let chain = oci::signature::chain_thumbprints(p.chain());
     let c = &p.config;
     json!({
@@ -719,6 +741,18 @@ async fn record_profile_changes(
             .map_err(|e| Error::Store(e.to_string()))?;
         if last.as_ref().map(|e| &e.data) == Some(&now) {
             continue;
+        }
+        let used = store
+            .audited_profile_version(name)
+            .await
+            .map_err(|e| Error::Store(e.to_string()))?;
+        if used >= profile.config.version {
+            warn!(
+                profile = %name,
+                "profile {name:?} changed but its version did not grow: version {} was already used (signatures carry the version); raise `version:` to at least {}",
+                profile.config.version,
+                used + 1
+            );
         }
         info!(profile = %name, "profile configuration changed; audited");
         store

@@ -129,8 +129,8 @@ pub fn run(command: Command) -> Result<ExitCode> {
             match output {
                 Format::Text => {
                     println!(
-                        "{} entries, {} checkpoints, {} jobs checked",
-                        report.entries, report.checkpoints, report.jobs
+                        "{} entries, {} checkpoints, {} jobs, {} stored profiles checked",
+                        report.entries, report.checkpoints, report.jobs, report.profiles
                     );
                     for p in &report.problems {
                         println!("PROBLEM: {p}");

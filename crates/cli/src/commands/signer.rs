@@ -1,5 +1,6 @@
 //! `signet signer`: set up the signing service and manage its API tokens
-//! on the host that runs it (straight on its database, as its operator).
+//! on the host that runs it (straight on its database, as its operator),
+//! and its signing profiles from anywhere (through its API, as an admin).
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
@@ -37,6 +38,92 @@ pub enum Command {
     /// API tokens: create (printed once, stored hashed), revoke, list.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Signing profiles through the service's API (an admin's credential):
+    /// put, get, list, delete. Profiles in the configuration file are
+    /// listed but changed only there.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+/// How to reach the service's API.
+#[derive(Debug, clap::Args)]
+pub struct ServiceArgs {
+    /// The signing service's URL (https://signer.example.com:8443).
+    #[arg(long, value_name = "URL")]
+    remote: String,
+    /// A file holding an admin's API token or OIDC JWT (default:
+    /// $SIGNET_SIGNER_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// CA certificates (PEM) to trust for the service's TLS certificate,
+    /// besides the system roots.
+    #[arg(long, value_name = "FILE")]
+    remote_ca_file: Option<PathBuf>,
+}
+
+impl ServiceArgs {
+    fn client(&self) -> Result<crate::signer_client::Client> {
+        crate::signer_client::Client::new(
+            &self.remote,
+            self.token_file.as_deref(),
+            self.remote_ca_file.as_deref(),
+        )
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// Create or replace profile NAME (`PUT /v1/profiles/NAME`): each
+    /// change is a new version, which signatures carry.
+    #[command(after_help = "Example (the key path is on the service's host):
+  cat > team-a.yaml <<EOF
+  key: {type: file, path: /etc/signet/team-a-ca.key}
+  subject: CN=team-a,O=Acme,ST=WA,C=US
+  EOF
+  signet signer profile put team-a --file team-a.yaml --certificate-chain team-a-ca.pem \\
+    --remote https://signer.example.com:8443")]
+    Put {
+        /// The profile's name.
+        name: String,
+        /// The definition (YAML or JSON): a profile as the configuration
+        /// file gives it, without name and version; paths are absolute
+        /// paths on the service's host.
+        #[arg(long, short = 'f', value_name = "FILE")]
+        file: PathBuf,
+        /// A local PEM file with the certificate chain, sent inline
+        /// (`certificateChainPem`).
+        #[arg(long, value_name = "FILE")]
+        certificate_chain: Option<PathBuf>,
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Show profile NAME and, for one made through the API, its definition (JSON).
+    Get {
+        /// The profile's name.
+        name: String,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
+    /// List the profiles: name, version, source (configuration or api), state.
+    #[command(alias = "ls")]
+    List {
+        #[command(flatten)]
+        service: ServiceArgs,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Delete profile NAME (made through the API): it signs nothing more,
+    /// but its CRL and OCSP keep answering for the certificates it issued.
+    Delete {
+        /// The profile's name.
+        name: String,
+        #[command(flatten)]
+        service: ServiceArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,8 +188,89 @@ fn operator() -> String {
     format!("cli:{user}")
 }
 
+/// `signet signer profile …`: the API, as an admin.
+fn profile(command: ProfileCommand) -> Result<ExitCode> {
+    use reqwest::Method;
+    match command {
+        ProfileCommand::Put {
+            name,
+            file,
+            certificate_chain,
+            service,
+            output,
+        } => {
+            let text =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let mut definition: serde_json::Value = serde_saphyr::from_str(&text)
+                .with_context(|| format!("{}: not YAML or JSON", file.display()))?;
+            if let Some(chain) = certificate_chain {
+                let pem = std::fs::read_to_string(&chain)
+                    .with_context(|| format!("reading {}", chain.display()))?;
+                let Some(map) = definition.as_object_mut() else {
+                    anyhow::bail!("{}: the definition must be a mapping (key: …)", file.display());
+                };
+                map.remove("certificateChain");
+                map.insert("certificateChainPem".into(), pem.into());
+            }
+            let answer =
+                service
+                    .client()?
+                    .call(Method::PUT, &format!("/v1/profiles/{name}"), Some(&definition))?;
+            match output {
+                Format::Text => println!(
+                    "{} profile {name:?}: version {} (audit entry {})",
+                    if answer["created"] == true {
+                        "Created"
+                    } else {
+                        "Changed"
+                    },
+                    answer["version"],
+                    answer["auditSeq"]
+                ),
+                Format::Json => crate::output::json(&answer),
+            }
+        }
+        ProfileCommand::Get { name, service } => {
+            let answer = service
+                .client()?
+                .call(Method::GET, &format!("/v1/profiles/{name}"), None)?;
+            crate::output::json(&answer);
+        }
+        ProfileCommand::List { service, output } => {
+            let answer = service.client()?.call(Method::GET, "/v1/profiles", None)?;
+            match output {
+                Format::Text => {
+                    let profiles = answer["profiles"].as_array().cloned().unwrap_or_default();
+                    if profiles.is_empty() {
+                        println!("No profiles.");
+                    }
+                    for p in &profiles {
+                        let text = |k: &str| p[k].as_str().unwrap_or("-").to_owned();
+                        let version = p["version"].as_i64().map_or("-".to_owned(), |v| v.to_string());
+                        println!(
+                            "{}\t{version}\t{}\t{}",
+                            text("name"),
+                            text("source"),
+                            text("state")
+                        );
+                    }
+                }
+                Format::Json => crate::output::json(&answer),
+            }
+        }
+        ProfileCommand::Delete { name, service } => {
+            service
+                .client()?
+                .call(Method::DELETE, &format!("/v1/profiles/{name}"), None)?;
+            println!("Deleted profile {name:?}: it signs nothing more (its CRL and OCSP keep answering)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(command: Command) -> Result<ExitCode> {
     match command {
+        Command::Profile(command) => profile(command),
         Command::Init {
             dir,
             listen,

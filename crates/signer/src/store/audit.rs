@@ -32,6 +32,13 @@
 //! of the job except the revocation columns, with the envelope as its
 //! SHA-256 (`envelope_sha256`) and length (`envelope_size`).
 //!
+//! A profile made through the API is a row whose last change is a
+//! `profile.change` entry (data: the profile's fingerprint, its `version`
+//! and `definitionSha256`, the SHA-256 of the stored definition) or a
+//! `profile.delete` entry (`version`, `definitionSha256`); `profile.change`
+//! entries without `definitionSha256` record the configuration file's
+//! profiles, which are not stored.
+//!
 //! # Checkpoints
 //!
 //! A checkpoint signs, with the service's audit key, the bytes
@@ -77,6 +84,7 @@ pub const RESERVED_KINDS: &[&str] = &[
     "revoke.digest",
     "token.create",
     "token.revoke",
+    "profile.delete",
 ];
 
 pub(crate) const ENTRY_COLUMNS: &str = "seq, at, kind, actor, subject, data, prev_hash, hash";
@@ -188,6 +196,8 @@ pub struct AuditReport {
     pub checkpoints: u64,
     /// Job rows checked (0 for an export).
     pub jobs: u64,
+    /// Rows of profiles made through the API checked (0 for an export).
+    pub profiles: u64,
     /// The last entry's seq (0 when empty).
     pub head_seq: u64,
     /// The last entry's hash.
@@ -419,6 +429,19 @@ struct Chain {
     revoked_digests: HashSet<String>,
     /// profile → earliest effective_from (unix nanos).
     revoked_profiles: HashMap<String, i128>,
+    /// seq → what an API profile change (or delete) recorded.
+    profile_changes: HashMap<u64, ProfileChange>,
+    /// profile → seq of its last API change (or delete).
+    last_profile_change: HashMap<String, u64>,
+}
+
+/// What a `profile.change` entry made through the API, or a
+/// `profile.delete` entry, recorded.
+struct ProfileChange {
+    subject: String,
+    deleted: bool,
+    version: Option<i64>,
+    definition_sha256: Option<String>,
 }
 
 fn sha(s: &str) -> [u8; 32] {
@@ -443,6 +466,8 @@ impl Chain {
             revoked_jobs: HashSet::new(),
             revoked_digests: HashSet::new(),
             revoked_profiles: HashMap::new(),
+            profile_changes: HashMap::new(),
+            last_profile_change: HashMap::new(),
         }
     }
 
@@ -539,6 +564,20 @@ impl Chain {
                 self.revoked_digests
                     .insert(str_field("digest").unwrap_or_else(|| e.subject.clone()));
             }
+            "profile.change" | "profile.delete"
+                if e.kind == "profile.delete" || e.data.get("definitionSha256").is_some() =>
+            {
+                self.profile_changes.insert(
+                    seq,
+                    ProfileChange {
+                        subject: e.subject.clone(),
+                        deleted: e.kind == "profile.delete",
+                        version: e.data.get("version").and_then(Value::as_i64),
+                        definition_sha256: str_field("definitionSha256"),
+                    },
+                );
+                self.last_profile_change.insert(e.subject.clone(), seq);
+            }
             "revoke.profile" => {
                 let profile = str_field("profile").unwrap_or_else(|| e.subject.clone());
                 let from = str_field("effective_from")
@@ -609,6 +648,56 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// Checks one row of the `profiles` table against the audit entry of
+    /// its last change.
+    fn profile_row(&mut self, name: &str, version: i64, definition: &str, deleted: bool, seq: u64) {
+        let last = self.last_profile_change.remove(name);
+        let Some(change) = self.profile_changes.get(&seq) else {
+            self.problem(
+                Some(seq),
+                None,
+                format!(
+                    "profile {name:?} refers to audit entry seq {seq}, which records no change of a profile made through the API: the row was added or edited"
+                ),
+            );
+            return;
+        };
+        let sha = super::definition_sha256(definition);
+        let mut differs = Vec::new();
+        if change.subject != name {
+            differs.push("name");
+        }
+        if change.version != Some(version) {
+            differs.push("version");
+        }
+        if change.definition_sha256.as_deref() != Some(sha.as_str()) {
+            differs.push("definition");
+        }
+        if change.deleted != deleted {
+            differs.push("deleted_at");
+        }
+        if !differs.is_empty() {
+            self.problem(
+                Some(seq),
+                None,
+                format!(
+                    "profile {name:?} differs from its audit entry (seq {seq}) in: {} — the row was edited",
+                    differs.join(", ")
+                ),
+            );
+        } else if let Some(last) = last.filter(|l| *l != seq) {
+            self.problem(
+                Some(seq),
+                None,
+                format!(
+                    "profile {name:?} is at its change of audit entry seq {seq}, but it was changed again at seq {last}: the row was rolled back"
+                ),
+            );
+        }
+    }
+}
+
 impl Store {
     /// Signs the current head and stores the checkpoint, unless the log is
     /// empty or the head is already checkpointed (then `None`).
@@ -652,8 +741,9 @@ impl Store {
     }
 
     /// Checks the whole log: the chain, every checkpoint (against
-    /// `checkpoint_keys`: key id and SPKI DER), and every job row against its
-    /// `sign` entry. `Ok` with an empty `problems` means intact.
+    /// `checkpoint_keys`: key id and SPKI DER), every job row against its
+    /// `sign` entry and every row of a profile made through the API against
+    /// the entry of its last change. `Ok` with an empty `problems` means intact.
     pub async fn verify_audit(
         &self,
         checkpoint_keys: &[(String, Vec<u8>)],
@@ -742,6 +832,35 @@ impl Store {
             }
         }
         drop(rows);
+        let rows = sqlx::query(
+            "SELECT name, version, definition, deleted_at, audit_seq FROM profiles ORDER BY name",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &rows {
+            chain.report.profiles += 1;
+            let name: String = row.try_get(0)?;
+            let version: i64 = row.try_get(1)?;
+            let definition: String = row.try_get(2)?;
+            let deleted = row.try_get::<Option<i64>, _>(3)?.is_some();
+            let seq = u64::try_from(row.try_get::<i64, _>(4)?).unwrap_or(0);
+            chain.profile_row(&name, version, &definition, deleted, seq);
+        }
+        let mut gone: Vec<(u64, String)> = chain
+            .last_profile_change
+            .drain()
+            .map(|(name, seq)| (seq, name))
+            .collect();
+        gone.sort();
+        for (seq, name) in gone {
+            chain.problem(
+                Some(seq),
+                None,
+                format!(
+                    "profile {name:?} was changed through the API (audit entry seq {seq}) but is not in the profiles table: the row was deleted"
+                ),
+            );
+        }
         tx.rollback().await?;
         for (job, seq) in edited {
             let fields = match self.audit_entries(seq - 1, 1).await?.into_iter().next() {

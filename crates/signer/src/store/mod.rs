@@ -1,4 +1,4 @@
-//! Storage: SQLite (WAL) or PostgreSQL; jobs, tokens, revocations and the hash-chained audit log.
+//! Storage: SQLite (WAL) or PostgreSQL; jobs, tokens, revocations, profiles made through the API and the hash-chained audit log.
 //!
 //! [`Store::open`] takes `sqlite:///abs/path/signer.db`, `sqlite://relative.db`
 //! (created when missing) or `postgres://…`, applies the embedded migrations
@@ -33,6 +33,7 @@ use time::{OffsetDateTime, UtcOffset};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 pub mod audit;
+pub mod profiles;
 pub mod schema;
 pub mod writer;
 
@@ -40,6 +41,7 @@ pub mod writer;
 mod tests;
 
 pub use audit::{AuditEntry, AuditReport, Checkpoint, Problem, verify_export};
+pub use profiles::{ProfileWrite, ProfilesGeneration, StoredProfile, definition_sha256};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -132,6 +134,19 @@ pub enum Write {
         /// Why.
         reason: String,
         /// Who revoked it.
+        actor: String,
+    },
+    /// Create or replace a profile made through the API; audit
+    /// `profile.change` (see [`profiles`]).
+    PutProfile(ProfileWrite),
+    /// Delete a profile made through the API: it signs nothing more, its
+    /// row stays (CRL and OCSP keep answering); audit `profile.delete`.
+    DeleteProfile {
+        /// The profile.
+        name: String,
+        /// Its stored version (a conflict when it moved on meanwhile).
+        version: i64,
+        /// Who deleted it.
         actor: String,
     },
 }

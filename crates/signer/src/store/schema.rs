@@ -12,12 +12,20 @@ use sqlx::{AnyConnection, AssertSqlSafe, Connection, Row};
 use super::{Backend, StoreError};
 
 /// (version, name, SQLite text, PostgreSQL text).
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "profiles",
+        include_str!("../../migrations/sqlite/0002_profiles.sql"),
+        include_str!("../../migrations/postgres/0002_profiles.sql"),
+    ),
+];
 
 /// Advisory lock key taken while migrating (PostgreSQL).
 const MIGRATION_LOCK: i64 = 0x5349_474E_4554_0002;

@@ -1073,3 +1073,216 @@ async fn durability(url: &str) {
     eprintln!("{} acknowledged jobs all present after reopening", acked.len());
     store.close().await;
 }
+
+// ---------------------------------------------------------------------------
+// Profiles made through the API.
+
+async fn exec_owned(url: &str, sql: String) {
+    let mut c = raw(url).await;
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(&mut c)
+        .await
+        .unwrap();
+    c.close().await.unwrap();
+}
+
+fn put_profile(name: &str, version: i64, previous: Option<i64>, definition: &str) -> Write {
+    Write::PutProfile(ProfileWrite {
+        name: name.into(),
+        version,
+        previous,
+        definition: definition.into(),
+        data: json!({"mode": "perJob", "version": 0}),
+        actor: "token:admin".into(),
+    })
+}
+
+#[tokio::test]
+async fn api_profiles_are_stored_versioned_and_audited() {
+    for db in backends("api_profiles_are_stored_versioned_and_audited") {
+        eprintln!("api_profiles_are_stored_versioned_and_audited on {}", db.name());
+        api_profiles(&db.fresh()).await;
+    }
+}
+
+async fn api_profiles(url: &str) {
+    let store = Store::open(url).await.unwrap();
+    let (k, keys) = key();
+    let empty = ProfilesGeneration { seq: 0, rows: 0 };
+    assert_eq!(store.profiles_generation().await.unwrap(), empty);
+    assert!(store.stored_profiles().await.unwrap().is_empty());
+
+    // The configuration file had "moved" at version 3 (start-up records
+    // the file's profiles as profile.change entries without a definition).
+    store
+        .submit(Write::Audit(AuditEvent {
+            kind: "profile.change".into(),
+            actor: "configuration".into(),
+            subject: "moved".into(),
+            data: json!({"version": 3, "mode": "perJob"}),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(store.audited_profile_version("moved").await.unwrap(), 3);
+    assert_eq!(store.audited_profile_version("new").await.unwrap(), 0);
+
+    // Create: the row, and a profile.change entry by the admin with the
+    // version and the definition's hash.
+    let def1 = r#"{"name":"new","one":1}"#;
+    let created = store.submit(put_profile("new", 1, None, def1)).await.unwrap();
+    let row = store.stored_profile("new").await.unwrap().unwrap();
+    assert_eq!((row.version, row.audit_seq), (1, created.seq));
+    assert_eq!(row.definition, def1);
+    assert!(row.deleted_at.is_none());
+    assert_eq!(row.created_at, row.updated_at);
+    let entry = store.last_entry("profile.change", "new").await.unwrap().unwrap();
+    assert_eq!(entry.seq, created.seq);
+    assert_eq!(entry.actor, "token:admin");
+    assert_eq!(
+        entry.data["version"], 1,
+        "the store writes the version: {}",
+        entry.data
+    );
+    assert_eq!(entry.data["definitionSha256"], definition_sha256(def1));
+    assert_eq!(entry.data["mode"], "perJob");
+    let g1 = store.profiles_generation().await.unwrap();
+    assert_eq!(
+        g1,
+        ProfilesGeneration {
+            seq: created.seq as i64,
+            rows: 1
+        }
+    );
+
+    // A writer that read an older state, or reuses a version, is refused
+    // and changes nothing.
+    let e = store.submit(put_profile("new", 2, None, "{}")).await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains("changed meanwhile")),
+        "{e}"
+    );
+    let e = store
+        .submit(put_profile("new", 1, Some(1), "{}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains("next is 2")),
+        "{e}"
+    );
+    assert_eq!(store.profiles_generation().await.unwrap(), g1);
+
+    // Replace: version 2, same row.
+    let def2 = r#"{"name":"new","two":2}"#;
+    let replaced = store.submit(put_profile("new", 2, Some(1), def2)).await.unwrap();
+    let row = store.stored_profile("new").await.unwrap().unwrap();
+    assert_eq!(
+        (row.version, row.audit_seq, row.definition.as_str()),
+        (2, replaced.seq, def2)
+    );
+    assert!(row.updated_at > row.created_at);
+    assert_ne!(store.profiles_generation().await.unwrap(), g1);
+
+    // A name the file used goes on from the file's version.
+    let e = store
+        .submit(put_profile("moved", 3, None, "{}"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains("next is 4")),
+        "{e}"
+    );
+    store.submit(put_profile("moved", 4, None, "{}")).await.unwrap();
+
+    // Delete: the row stays, marked; a profile.delete entry; not twice.
+    let deleted = store
+        .submit(Write::DeleteProfile {
+            name: "new".into(),
+            version: 2,
+            actor: "token:admin".into(),
+        })
+        .await
+        .unwrap();
+    let row = store.stored_profile("new").await.unwrap().unwrap();
+    assert!(row.deleted_at.is_some());
+    assert_eq!((row.version, row.audit_seq), (2, deleted.seq));
+    let entry = store.last_entry("profile.delete", "new").await.unwrap().unwrap();
+    assert_eq!(entry.data["definitionSha256"], definition_sha256(def2));
+    let delete = |name: &str, version| Write::DeleteProfile {
+        name: name.into(),
+        version,
+        actor: "token:admin".into(),
+    };
+    let e = store.submit(delete("new", 2)).await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::NotFound(m) if m.contains("already deleted")),
+        "{e}"
+    );
+    let e = store.submit(delete("nothing", 1)).await.unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    let e = store.submit(delete("moved", 3)).await.unwrap_err();
+    assert!(
+        matches!(&e, StoreError::Conflict(m) if m.contains("version 4")),
+        "{e}"
+    );
+    // Only the store writes profile.delete entries.
+    let e = store
+        .submit(Write::Audit(AuditEvent {
+            kind: "profile.delete".into(),
+            actor: "x".into(),
+            subject: "moved".into(),
+            data: json!({}),
+        }))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+
+    // A PUT after a delete makes it sign again, at the next version.
+    let def3 = r#"{"name":"new","three":3}"#;
+    store.submit(put_profile("new", 3, Some(2), def3)).await.unwrap();
+    let row = store.stored_profile("new").await.unwrap().unwrap();
+    assert!(row.deleted_at.is_none());
+    assert_eq!(row.version, 3);
+
+    store.submit(put_profile("gone", 1, None, "{}")).await.unwrap();
+    store.checkpoint(&k, "audit-1").await.unwrap();
+    let report = store.verify_audit(&keys).await.unwrap();
+    assert_intact(&report);
+    assert_eq!(report.profiles, 3);
+    store.close().await;
+
+    // Reopened: everything is there.
+    let store = Store::open(url).await.unwrap();
+    let names: Vec<String> = store
+        .stored_profiles()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["gone", "moved", "new"]);
+
+    // Tampering with the rows is detected: an edited definition, a row
+    // rolled back to an earlier change, a deleted row.
+    exec(
+        url,
+        "UPDATE profiles SET definition = '{\"key\":\"elsewhere\"}' WHERE name = 'moved'",
+    )
+    .await;
+    exec_owned(
+        url,
+        format!(
+            "UPDATE profiles SET version = 1, definition = '{def1}', deleted_at = NULL, audit_seq = {} WHERE name = 'new'",
+            created.seq
+        ),
+    )
+    .await;
+    exec(url, "DELETE FROM profiles WHERE name = 'gone'").await;
+    let report = store.verify_audit(&keys).await.unwrap();
+    assert_problem(&report, "profile \"moved\" differs from its audit entry");
+    assert_problem(&report, "definition");
+    assert_problem(&report, "profile \"new\" is at its change of audit entry");
+    assert_problem(&report, "rolled back");
+    assert_problem(&report, "profile \"gone\" was changed through the API");
+    assert_eq!(report.problems.len(), 3, "{:#?}", report.problems);
+    store.close().await;
+}

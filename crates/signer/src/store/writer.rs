@@ -132,8 +132,8 @@ async fn commit_batch(pool: &AnyPool, backend: Backend, batch: &mut Vec<Item>) {
 }
 
 /// The chain head inside the current transaction.
-struct Head {
-    seq: i64,
+pub(super) struct Head {
+    pub(super) seq: i64,
     hash: String,
 }
 
@@ -451,7 +451,7 @@ async fn insert_jobs(
 }
 
 /// Appends one audit entry after `head`.
-async fn append(
+pub(super) async fn append(
     tx: &mut AnyConnection,
     head: &mut Head,
     at: i64,
@@ -654,6 +654,10 @@ async fn apply(
             let data = json!({ "digest": digest, "reason": reason, "jobs_revoked": affected });
             let seq = append(tx, head, now, "revoke.digest", actor, digest, &data).await?;
             Ok(receipt(seq, affected))
+        }
+        Write::PutProfile(p) => super::profiles::put(tx, head, now, p).await,
+        Write::DeleteProfile { name, version, actor } => {
+            super::profiles::delete(tx, head, now, name, *version, actor).await
         }
     }
 }
