@@ -569,10 +569,8 @@ impl Service {
             return Ok(r.clone());
         }
         let mut fresh = Revocations::default();
-        for name in self.profiles().by_name.keys() {
-            if let Some(r) = self.store.profile_revocation(name).await? {
-                fresh.profiles.insert(name.clone(), r);
-            }
+        for r in self.store.profile_revocations().await? {
+            fresh.profiles.insert(r.profile.clone(), r);
         }
         fresh.digests = self
             .store

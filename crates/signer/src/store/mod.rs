@@ -714,15 +714,16 @@ impl Store {
         .bind(profile)
         .fetch_optional(&self.inner.read)
         .await?;
-        row.map(|r| {
-            Ok(ProfileRevocation {
-                profile: r.try_get(0)?,
-                effective_from: from_nanos(r.try_get(1)?)?,
-                reason: r.try_get(2)?,
-                revoked_at: from_nanos(r.try_get(3)?)?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(profile_revocation_row).transpose()
+    }
+
+    /// Every profile revocation, in one query (the service's revocation
+    /// cache reads them all each refresh, however many profiles there are).
+    pub async fn profile_revocations(&self) -> Result<Vec<ProfileRevocation>, StoreError> {
+        let rows = sqlx::query("SELECT profile, effective_from, reason, revoked_at FROM profile_revocations")
+            .fetch_all(&self.inner.read)
+            .await?;
+        rows.iter().map(profile_revocation_row).collect()
     }
 
     /// The last audit entry's seq and hash; `(0, 64 zeros)` when the log is empty.
@@ -881,4 +882,13 @@ pub(crate) mod time_nanos {
         let s = String::deserialize(d)?;
         super::parse_time(&s).ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {s:?}")))
     }
+}
+
+fn profile_revocation_row(r: &sqlx::any::AnyRow) -> Result<ProfileRevocation, StoreError> {
+    Ok(ProfileRevocation {
+        profile: r.try_get(0)?,
+        effective_from: from_nanos(r.try_get(1)?)?,
+        reason: r.try_get(2)?,
+        revoked_at: from_nanos(r.try_get(3)?)?,
+    })
 }

@@ -452,6 +452,13 @@ async fn round_trip(url: &str) {
     let pr = store.profile_revocation("team").await.unwrap().unwrap();
     assert_eq!((pr.effective_from, pr.reason.as_str()), (from, "key leaked"));
     assert!(store.profile_revocation("prod").await.unwrap().is_none());
+    let all = store.profile_revocations().await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.profile.as_str(), r.effective_from))
+            .collect::<Vec<_>>(),
+        [("team", from)]
+    );
     // A later rule with a later effective_from does not narrow the rule.
     store
         .submit(Write::RevokeProfile {
