@@ -24,12 +24,6 @@ macro_rules! print {
     };
 }
 
-/// mimalloc instead of glibc's malloc: the signing service allocates and
-/// frees many small buffers per request on every worker thread, and glibc's
-/// arenas spent ~15 % of its CPU there (perf, signer_load bench).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod commands;
 mod config;
 mod node_client;
