@@ -188,18 +188,13 @@ impl RegistryConfig {
     /// A registry client as configured: insecure registries, extra roots,
     /// credentials from the docker config directory, the timeout.
     pub fn client(&self, user_agent: &str) -> Result<oci::registry::Client, oci::Error> {
-        let credentials = self.docker_config.as_ref().map(|dir| {
-            std::sync::Arc::new(oci::registry::DockerConfig::open(dir.join("config.json")))
-                as std::sync::Arc<dyn oci::registry::CredentialStore>
-        });
-        oci::registry::Client::new(oci::registry::ClientConfig {
-            insecure_registries: self.insecure.clone(),
-            ca_files: self.ca_files.clone(),
-            credentials,
-            timeout: self.timeout,
-            connect_timeout: self.timeout,
-            user_agent: user_agent.to_owned(),
-        })
+        oci::registry::Client::new(oci::registry::ClientConfig::from_service_config(
+            &self.insecure,
+            &self.ca_files,
+            self.docker_config.as_deref(),
+            self.timeout,
+            user_agent,
+        ))
     }
 }
 

@@ -145,18 +145,13 @@ impl Profile {
         };
         let registry = match &config.push {
             Some(push) => {
-                let credentials = push.docker_config.as_ref().map(|dir| {
-                    Arc::new(oci::registry::DockerConfig::open(dir.join("config.json")))
-                        as Arc<dyn oci::registry::CredentialStore>
-                });
-                let client = oci::registry::Client::new(oci::registry::ClientConfig {
-                    insecure_registries: push.insecure.clone(),
-                    ca_files: push.ca_files.clone(),
-                    credentials,
-                    timeout: push.timeout,
-                    connect_timeout: push.timeout,
-                    user_agent: SIGNING_AGENT.to_owned(),
-                })
+                let client = oci::registry::Client::new(oci::registry::ClientConfig::from_service_config(
+                    &push.insecure,
+                    &push.ca_files,
+                    push.docker_config.as_deref(),
+                    push.timeout,
+                    SIGNING_AGENT,
+                ))
                 .map_err(|e| format!("push: {e}"))?;
                 Some(client)
             }

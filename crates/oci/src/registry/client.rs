@@ -85,6 +85,33 @@ impl Default for ClientConfig {
     }
 }
 
+impl ClientConfig {
+    /// What the services' configuration files give (the admission
+    /// webhook's `registry:`, a signing profile's `push:`): plain-HTTP
+    /// registries, extra roots, credentials from the docker `config.json`
+    /// in `docker_config_dir` (anonymous without one), and one timeout for
+    /// connecting and for each request.
+    pub fn from_service_config(
+        insecure_registries: &[String],
+        ca_files: &[PathBuf],
+        docker_config_dir: Option<&std::path::Path>,
+        timeout: Duration,
+        user_agent: &str,
+    ) -> Self {
+        let credentials = docker_config_dir.map(|dir| {
+            Arc::new(super::DockerConfig::open(dir.join("config.json"))) as Arc<dyn CredentialStore>
+        });
+        Self {
+            insecure_registries: insecure_registries.to_vec(),
+            ca_files: ca_files.to_vec(),
+            credentials,
+            timeout,
+            connect_timeout: timeout,
+            user_agent: user_agent.to_owned(),
+        }
+    }
+}
+
 /// A registry client. One per process: clones share the connection pool, the
 /// learned challenges, the token cache and the referrers capability of each
 /// repository.
