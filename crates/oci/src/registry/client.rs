@@ -14,6 +14,14 @@
 //! loopback nor listed in [`ClientConfig::insecure_registries`]; reqwest drops
 //! the `Authorization` header when a redirect leaves the host (blob downloads
 //! are redirected to object storage).
+//!
+//! The interface is blocking, the HTTP underneath is async reqwest driven on
+//! the calling thread: each thread that sends requests gets its own
+//! single-threaded runtime and connection pool, so a request costs no hop to
+//! another thread and back (reqwest's blocking client runs every request on
+//! one background thread, which made it the bottleneck of a concurrent
+//! `signet verify` of many images). Works from any thread that is not itself
+//! driving async tasks — the services call it from `spawn_blocking`.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -29,11 +37,13 @@ use std::{
 };
 
 use base64::Engine;
+use bytes::Bytes;
 use reqwest::{
     Method, StatusCode, Url,
-    blocking::{Body, Response},
     header::{self, HeaderMap, HeaderValue},
 };
+use rustls_pki_types::{CertificateDer, pem::PemObject};
+use thread_local::ThreadLocal;
 use tracing::debug;
 
 use super::{
@@ -121,13 +131,14 @@ pub struct Client {
 }
 
 pub(crate) struct Inner {
-    /// For `https://` URLs: the system roots plus the CA files, built on
-    /// first use — loading the system roots costs more than a whole verify
-    /// against a plain-HTTP registry.
-    tls: OnceLock<reqwest::blocking::Client>,
-    /// For `http://` URLs (registries named insecure): no roots at all.
-    plain: OnceLock<reqwest::blocking::Client>,
-    extra_roots: Vec<reqwest::Certificate>,
+    /// Each calling thread's runtime and HTTP clients.
+    local: ThreadLocal<Arc<Local>>,
+    /// The TLS configuration of every thread's `https://` client: the system
+    /// roots plus the CA files, built on first use — loading the system
+    /// roots costs more than a whole verify against a plain-HTTP registry —
+    /// and shared, so that the roots are loaded once per process.
+    tls_config: OnceLock<Arc<rustls::ClientConfig>>,
+    extra_roots: Vec<CertificateDer<'static>>,
     user_agent: String,
     connect_timeout: Duration,
     insecure: HashSet<String>,
@@ -147,6 +158,9 @@ struct State {
     credentials: HashMap<String, Option<Credential>>,
     /// Whether the referrers API answered, by `registry/repository`.
     referrers: HashMap<String, bool>,
+    /// `scheme://host/` by registry, parsed once: a URL's host is the costly
+    /// part to parse (IDNA), and a verify sends several requests per registry.
+    bases: HashMap<String, Url>,
 }
 
 /// What a request needs from the registry: read, or read and write.
@@ -162,7 +176,86 @@ pub(crate) enum Payload {
     Bytes(Vec<u8>),
     /// A streamed body of exactly this many bytes; sent once, never retried.
     /// Its request may take longer than the timeout: see [`upload_timeout`].
-    Stream(Body, u64),
+    Stream(Box<dyn Read + Send>, u64),
+}
+
+/// One thread's HTTP machinery: a single-threaded runtime, driven only while
+/// that thread waits for an answer, and the clients whose connections live
+/// on it (a connection must be used from the runtime it was opened on).
+struct Local {
+    runtime: Option<tokio::runtime::Runtime>,
+    /// For `https://` URLs.
+    tls: OnceLock<reqwest::Client>,
+    /// For `http://` URLs (registries named insecure): no TLS at all.
+    plain: OnceLock<reqwest::Client>,
+}
+
+impl Local {
+    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        match &self.runtime {
+            Some(rt) => rt.block_on(f),
+            None => unreachable!("the runtime lives as long as its Local"),
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        // A client may be dropped on a thread that drives async tasks (a
+        // service replacing its configuration); a runtime dropped there the
+        // ordinary way would panic.
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// A registry's answer. The body is read by blocking on the runtime of the
+/// thread that sent the request.
+pub(crate) struct Response {
+    inner: reqwest::Response,
+    local: Arc<Local>,
+    timeout: Duration,
+    /// Bytes of a chunk received but not yet read.
+    pending: Bytes,
+}
+
+impl Response {
+    pub(crate) fn status(&self) -> StatusCode {
+        self.inner.status()
+    }
+
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.inner.headers()
+    }
+
+    pub(crate) fn url(&self) -> &Url {
+        self.inner.url()
+    }
+
+    pub(crate) fn content_length(&self) -> Option<u64> {
+        self.inner.content_length()
+    }
+
+    /// Up to `buf.len()` bytes of the body; 0 at its end. Waiting longer
+    /// than the timeout for the next bytes is [`std::io::ErrorKind::TimedOut`].
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pending.is_empty() {
+            let next = self
+                .local
+                .block_on(async { tokio::time::timeout(self.timeout, self.inner.chunk()).await });
+            match next {
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+                Ok(Err(e)) if e.is_timeout() => return Err(std::io::ErrorKind::TimedOut.into()),
+                Ok(Err(e)) => return Err(std::io::Error::other(chain(&e))),
+                Ok(Ok(None)) => return Ok(0),
+                Ok(Ok(Some(chunk))) => self.pending = chunk,
+            }
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending.split_to(n));
+        Ok(n)
+    }
 }
 
 /// One request to a registry, rebuilt for the credentialed retry.
@@ -199,9 +292,11 @@ impl Client {
                     path.display()
                 )));
             }
-            let found = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::Config(format!("{}: not a PEM certificate bundle: {e}", path.display()))
-            })?;
+            let found = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| {
+                    Error::Config(format!("{}: not a PEM certificate bundle: {e}", path.display()))
+                })?;
             if found.is_empty() {
                 return Err(Error::Config(format!(
                     "{}: no PEM certificate in it",
@@ -212,8 +307,8 @@ impl Client {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                tls: OnceLock::new(),
-                plain: OnceLock::new(),
+                local: ThreadLocal::new(),
+                tls_config: OnceLock::new(),
                 extra_roots: certs,
                 user_agent: config.user_agent,
                 connect_timeout: config.connect_timeout,
@@ -226,27 +321,74 @@ impl Client {
         })
     }
 
-    /// The HTTP client for `url`: the TLS one for `https://`, the plain one
-    /// otherwise; each is built the first time it is needed.
-    fn http_for(&self, url: &Url) -> Result<&reqwest::blocking::Client, Error> {
-        let tls = url.scheme() == "https";
-        let cell = if tls { &self.inner.tls } else { &self.inner.plain };
-        if let Some(c) = cell.get() {
-            return Ok(c);
+    /// The calling thread's runtime and clients, made on its first request.
+    fn local(&self) -> Result<Arc<Local>, Error> {
+        self.inner
+            .local
+            .get_or_try(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .enable_time()
+                    .build()
+                    .map(|rt| {
+                        Arc::new(Local {
+                            runtime: Some(rt),
+                            tls: OnceLock::new(),
+                            plain: OnceLock::new(),
+                        })
+                    })
+                    .map_err(|e| Error::Config(format!("cannot start the HTTP runtime: {e}")))
+            })
+            .cloned()
+    }
+
+    /// The TLS configuration shared by every thread's `https://` client.
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+        if let Some(c) = self.inner.tls_config.get() {
+            return Ok(c.clone());
         }
-        let builder = reqwest::blocking::Client::builder()
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = if self.inner.extra_roots.is_empty() {
+            rustls_platform_verifier::Verifier::new(provider.clone())
+        } else {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.inner.extra_roots.clone(),
+                provider.clone(),
+            )
+        }
+        .map_err(|e| Error::Config(format!("cannot load the system's root certificates: {e}")))?;
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Config(format!("cannot configure TLS: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(self.inner.tls_config.get_or_init(|| Arc::new(config)).clone())
+    }
+
+    /// The calling thread's HTTP client for `url`: the TLS one for
+    /// `https://`, the plain one otherwise; each is built the first time it
+    /// is needed.
+    fn http_for(&self, local: &Local, url: &Url) -> Result<reqwest::Client, Error> {
+        let tls = url.scheme() == "https";
+        let cell = if tls { &local.tls } else { &local.plain };
+        if let Some(c) = cell.get() {
+            return Ok(c.clone());
+        }
+        let builder = reqwest::Client::builder()
             .user_agent(self.inner.user_agent.clone())
-            .timeout(self.inner.timeout)
-            .connect_timeout(self.inner.connect_timeout);
+            .connect_timeout(self.inner.connect_timeout)
+            .http1_only();
         let builder = if tls {
-            builder.tls_certs_merge(self.inner.extra_roots.iter().cloned())
+            builder.tls_backend_preconfigured((*self.tls_config()?).clone())
         } else {
             builder.tls_certs_only(Vec::new())
         };
         let built = builder
             .build()
             .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))?;
-        Ok(cell.get_or_init(|| built))
+        Ok(cell.get_or_init(|| built).clone())
     }
 
     /// The repository `reference` names, reached through this client.
@@ -295,8 +437,24 @@ impl Client {
         self.inner.insecure.contains(registry)
     }
 
-    /// `scheme://host/path` for `registry` (Docker Hub's API is at `registry-1.docker.io`).
+    /// `scheme://host/path` for `registry` (Docker Hub's API is at
+    /// `registry-1.docker.io`); `path` may end in `?query`.
     pub(crate) fn url(&self, registry: &str, path: &str) -> Result<Url, Error> {
+        let mut url = self.base_url(registry)?;
+        let (path, query) = match path.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (path, None),
+        };
+        url.set_path(path);
+        url.set_query(query);
+        Ok(url)
+    }
+
+    /// `scheme://host/` for `registry`, parsed on first use.
+    fn base_url(&self, registry: &str) -> Result<Url, Error> {
+        if let Some(base) = self.state().bases.get(registry) {
+            return Ok(base.clone());
+        }
         let scheme = if self.is_insecure(registry) {
             "http"
         } else {
@@ -307,11 +465,21 @@ impl Client {
         } else {
             registry
         };
-        let raw = format!("{scheme}://{host}{path}");
-        Url::parse(&raw).map_err(|e| Error::Protocol {
+        let raw = format!("{scheme}://{host}/");
+        let base = Url::parse(&raw).map_err(|e| Error::Protocol {
             registry: registry.to_owned(),
             reason: format!("cannot build URL {raw:?}: {e}"),
-        })
+        })?;
+        // Paths are set on this base: a "registry" that carried a path, query
+        // or user of its own would lose it silently.
+        if base.path() != "/" || base.query().is_some() || !base.username().is_empty() {
+            return Err(Error::Protocol {
+                registry: registry.to_owned(),
+                reason: format!("{registry:?} is not a registry host"),
+            });
+        }
+        self.state().bases.insert(registry.to_owned(), base.clone());
+        Ok(base)
     }
 
     pub(crate) fn referrers_capability(&self, key: &str) -> Option<bool> {
@@ -343,7 +511,7 @@ impl Client {
         let registry = req.registry;
         // A URL the registry handed out (upload location, pagination) on
         // another origin gets no credentials.
-        if req.url.origin() != self.url(registry, "/")?.origin() {
+        if req.url.origin() != self.base_url(registry)?.origin() {
             let body = std::mem::replace(&mut req.body, Payload::None);
             return self.execute(&req, None, body);
         }
@@ -652,20 +820,39 @@ impl Client {
             v.set_sensitive(true);
             headers.insert(header::AUTHORIZATION, v);
         }
+        let local = self.local()?;
         let mut builder = self
-            .http_for(&req.url)?
+            .http_for(&local, &req.url)?
             .request(req.method.clone(), req.url.clone())
             .headers(headers);
+        let mut timeout = self.inner.timeout;
         builder = match body {
             Payload::None => builder,
             Payload::Bytes(b) => builder.body(b),
-            Payload::Stream(b, size) => builder.body(b).timeout(upload_timeout(self.inner.timeout, size)),
+            Payload::Stream(reader, size) => {
+                timeout = upload_timeout(self.inner.timeout, size);
+                builder
+                    .header(header::CONTENT_LENGTH, size)
+                    .body(reqwest::Body::wrap_stream(read_chunks(reader)))
+                    .timeout(timeout)
+            }
         };
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         debug!(method = %req.method, url = %req.url, "registry request");
-        builder
-            .send()
-            .map_err(|e| self.transport_error(req.registry, &req.url, &e))
+        let sent = local.block_on(async { tokio::time::timeout(timeout, builder.send()).await });
+        match sent {
+            Ok(Ok(inner)) => Ok(Response {
+                inner,
+                local,
+                timeout: self.inner.timeout,
+                pending: Bytes::new(),
+            }),
+            Ok(Err(e)) => Err(self.transport_error(req.registry, &req.url, &e)),
+            Err(_) => Err(Error::Timeout {
+                url: req.url.to_string(),
+                timeout,
+            }),
+        }
     }
 
     /// Maps a reqwest failure to the error a user can act on.
@@ -755,15 +942,8 @@ impl Client {
             let n = match resp.read(&mut buf[..want]) {
                 Ok(0) => break,
                 Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(timeout(())),
                 Err(e) => {
-                    let timed_out = e.kind() == std::io::ErrorKind::TimedOut
-                        || e.get_ref()
-                            .and_then(|inner| inner.downcast_ref::<reqwest::Error>())
-                            .is_some_and(reqwest::Error::is_timeout);
-                    if timed_out {
-                        return Err(timeout(()));
-                    }
                     return Err(Error::Http {
                         url: url.to_string(),
                         reason: format!("reading the answer failed: {e}"),
@@ -777,7 +957,7 @@ impl Client {
             }
             // All the announced bytes are in: the HTTP layer delivers no more
             // than Content-Length, so asking again would only wait for the
-            // end-of-body signal (a round trip through the runtime thread).
+            // end-of-body signal.
             if length == Some(total) {
                 break;
             }
@@ -818,6 +998,28 @@ impl Client {
             message,
         }
     }
+}
+
+/// `reader` as a stream of chunks for a request body. Reads block the
+/// sending thread's runtime, which has nothing else to do meanwhile: the
+/// thread is waiting for this one request.
+fn read_chunks(
+    mut reader: Box<dyn Read + Send>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures_util::stream::poll_fn(move |_| {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            return match reader.read(&mut buf) {
+                Ok(0) => std::task::Poll::Ready(None),
+                Ok(n) => {
+                    buf.truncate(n);
+                    std::task::Poll::Ready(Some(Ok(Bytes::from(buf))))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => std::task::Poll::Ready(Some(Err(e))),
+            };
+        }
+    })
 }
 
 /// The time allowed for a streamed upload of `size` bytes: the timeout, plus

@@ -15,13 +15,12 @@ use std::io::{Read, Write};
 use notary::{Descriptor, Digest};
 use reqwest::{
     Method, StatusCode, Url,
-    blocking::{Body, Response},
     header::{self, HeaderName},
 };
 use tracing::{debug, warn};
 
 use super::{
-    client::{Access, Client, Payload, Request},
+    client::{Access, Client, Payload, Request, Response},
     reference::Reference,
 };
 use crate::{
@@ -675,7 +674,7 @@ impl ArtifactStore for Repository {
                     url,
                     Access::Push,
                     vec![(header::CONTENT_TYPE, "application/octet-stream".to_owned())],
-                    Payload::Stream(Body::sized(reader, size), size),
+                    Payload::Stream(Box::new(reader), size),
                 )
             });
             let mut hasher = Hasher::new(desc.digest.algorithm());
