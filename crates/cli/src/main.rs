@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Parser, Subcommand};
+use clap::{Args, FromArgMatches, Parser, Subcommand};
 
 /// `println!` and `print!` for every module below: std's panic when stdout
 /// is closed early (`signet ls … | head`); these end the process quietly
@@ -48,6 +48,16 @@ use commands::{
 #[derive(Debug, Parser)]
 #[command(name = "signet", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The options every subcommand takes.
+#[derive(Debug, Args)]
+struct GlobalArgs {
     /// Config directory (keys, trust store, trust policy).
     /// Default: $XDG_CONFIG_HOME/signet or ~/.config/signet.
     #[arg(long, global = true, env = "SIGNET_CONFIG", value_name = "DIR")]
@@ -56,9 +66,61 @@ struct Cli {
     /// More logging (-v debug, -vv trace); also RUST_LOG.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+}
 
-    #[command(subcommand)]
-    command: Command,
+impl Cli {
+    /// Parses the command line. `signet verify` — the command scripts and CI
+    /// run most, often once per image — is parsed with only its own
+    /// subcommand built: clap's tree of every subcommand is ~0.5 MB of heap
+    /// and a good part of a short run's start-up. Anything else, including
+    /// `signet --help` and a mistyped subcommand, gets the whole tree.
+    fn parse_args() -> Cli {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if subcommand_name(&args) == Some("verify") {
+            let matches = Cli::verify_only_command().get_matches_from(&args);
+            match Cli::from_arg_matches(&matches) {
+                Ok(cli) => return cli,
+                Err(e) => e.exit(),
+            }
+        }
+        Cli::parse_from(args)
+    }
+
+    /// The command line parser with only `verify` in it, built from the same
+    /// definitions as the whole one (a test compares their help and errors).
+    fn verify_only_command() -> clap::Command {
+        let verify = verify::Args::augment_args(clap::Command::new("verify"))
+            .about(verify::ABOUT)
+            .long_about(verify::LONG_ABOUT)
+            .after_help(verify::EXAMPLES);
+        let top = clap::Command::new("signet")
+            .version(env!("CARGO_PKG_VERSION"))
+            .propagate_version(true)
+            .max_term_width(100)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        GlobalArgs::augment_args(top).subcommand(verify)
+    }
+}
+
+/// The subcommand `args` name: the first argument that is neither a global
+/// option nor its value. `None` when anything else comes before it.
+fn subcommand_name(args: &[std::ffi::OsString]) -> Option<&str> {
+    let mut rest = args.iter().skip(1);
+    while let Some(arg) = rest.next() {
+        let arg = arg.to_str()?;
+        match arg {
+            "--config-dir" => {
+                rest.next()?;
+            }
+            "--verbose" => {}
+            _ if arg.starts_with("--config-dir=") => {}
+            _ if arg.len() > 1 && arg.starts_with('-') && arg[1..].bytes().all(|b| b == b'v') => {}
+            _ if arg.starts_with('-') => return None,
+            _ => return Some(arg),
+        }
+    }
+    None
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,19 +137,8 @@ enum Command {
   signet sign --oci-layout ./layout@sha256:<hex> --key acme --signature-format cose --expiry 30d
   signet sign --oci-layout ./layout:v1 -m buildId=1234 -m commit=abc123 --output json")]
     Sign(Box<sign::Args>),
-    /// Verify the signatures of artifacts against the trust policy.
-    ///
-    /// Several artifacts are verified concurrently, each with its own result
-    /// line. Exit status 0 when every artifact has an accepted signature, 1
-    /// otherwise. Each check
-    /// (integrity, authenticity, expiry, authenticTimestamp, revocation) is
-    /// applied with the action the trust policy assigns: enforce, log or skip.
-    #[command(after_help = "Examples:
-  signet verify registry.example.com/app@sha256:<hex>
-  signet verify reg.example.com/a:v1 reg.example.com/b:v2 reg.example.com/c:v3 --output json
-  signet verify --oci-layout ./layout:v1
-  signet verify --oci-layout ./layout@sha256:<hex> --scope local/layout -m buildId=1234
-  signet verify --oci-layout ./layout:v1 --output json | jq .verified")]
+    // Its texts are constants: the verify-only parser uses them too.
+    #[command(about = verify::ABOUT, long_about = verify::LONG_ABOUT, after_help = verify::EXAMPLES)]
     Verify(verify::Args),
     /// List the signatures of an artifact.
     #[command(
@@ -159,9 +210,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing(cli.verbose, matches!(cli.command, Command::Serve(_)));
-    let config = match config::ConfigDir::resolve(cli.config_dir) {
+    let cli = Cli::parse_args();
+    init_tracing(cli.global.verbose, matches!(cli.command, Command::Serve(_)));
+    let config = match config::ConfigDir::resolve(cli.global.config_dir) {
         Ok(c) => c,
         Err(e) => return output::fail(&e),
     };
@@ -209,5 +260,92 @@ fn init_tracing(verbose: u8, service: bool) {
         logs.init();
     } else {
         logs.without_time().init();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+        args.iter().map(Into::into).collect()
+    }
+
+    /// What a parser makes of `args`: the parsed command line, or the error
+    /// (help and version are errors to clap) as the user would see it.
+    fn outcome(cmd: clap::Command, args: &[&str]) -> String {
+        match cmd.try_get_matches_from(args) {
+            Ok(m) => format!("{:?}", Cli::from_arg_matches(&m).map_err(|e| e.to_string())),
+            Err(e) => format!("{:?}: {}", e.kind(), e.render()),
+        }
+    }
+
+    #[test]
+    fn the_verify_only_parser_answers_as_the_whole_one() {
+        let cases: &[&[&str]] = &[
+            &["signet", "verify", "--help"],
+            &["signet", "verify", "-h"],
+            &["signet", "verify", "--version"],
+            &["signet", "verify", "--bogus"],
+            &["signet", "verify", "-j", "0", "reg/app:v1"],
+            &["signet", "verify", "-m", "novalue", "reg/app:v1"],
+            &["signet", "verify"],
+            &["signet", "--config-dir", "/x", "verify", "a", "b", "-o", "json"],
+            &[
+                "signet",
+                "-vv",
+                "verify",
+                "--oci-layout",
+                "l:v1",
+                "-m",
+                "k=v",
+                "--config-dir=/y",
+            ],
+            &[
+                "signet",
+                "verify",
+                "--insecure-registry",
+                "h:5000",
+                "h:5000/a:b",
+                "--ca-file",
+                "/c",
+                "-v",
+            ],
+        ];
+        for args in cases {
+            assert_eq!(subcommand_name(&os(args)), Some("verify"), "{args:?}");
+            assert_eq!(
+                outcome(Cli::verify_only_command(), args),
+                outcome(Cli::command(), args),
+                "{args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_a_plain_verify_command_line_takes_the_short_way() {
+        for (args, want) in [
+            (&["signet"][..], None),
+            (&["signet", "--help"], None),
+            (&["signet", "help", "verify"], Some("help")),
+            (&["signet", "sign", "verify"], Some("sign")),
+            (&["signet", "--config-dir"], None),
+            (&["signet", "--config-dir", "verify"], None),
+            (&["signet", "--config-dir", "verify", "verify"], Some("verify")),
+            (&["signet", "-x", "verify"], None),
+            (&["signet", "-vx", "verify"], None),
+            (&["signet", "-v", "--verbose", "verify"], Some("verify")),
+            (&["signet", "--", "verify"], None),
+        ] {
+            assert_eq!(subcommand_name(&os(args)), want, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn both_parsers_are_well_formed() {
+        Cli::command().debug_assert();
+        Cli::verify_only_command().debug_assert();
     }
 }

@@ -260,6 +260,14 @@ impl Location {
         }
     }
 
+    /// The digest a registry reference names, if it names one.
+    pub fn registry_digest(&self) -> Option<&Digest> {
+        match self {
+            Self::Registry(r) => r.digest(),
+            Self::Layout(_) => None,
+        }
+    }
+
     /// Whether the artifact is named by a (mutable) tag.
     pub fn is_tag(&self) -> bool {
         match self {

@@ -298,6 +298,89 @@ fn verify_many_images_at_once_reports_each() {
     );
 }
 
+/// By digest, a verify asks for the referrers, the signature manifest and its
+/// envelope — the fewest the protocol allows — and takes the artifact's media
+/// type and size from the signature manifest's `subject`, which must then
+/// match what was signed.
+fn verify_by_digest(kind: Kind) {
+    let s = Setup::plain(kind);
+    s.signet_key("k", "ec-256");
+    s.policy(&["ca:k"]);
+    let image = s.image("bydigest/app");
+    let sig = s.signet_sign(&image.reference, "k", "jws");
+    let before = s.reg.request_count();
+    let report = s.signet_verifies(&image.reference);
+    let sent = s.reg.request_count() - before;
+    // Without the referrers API, the probe for it comes first.
+    let fewest = if kind == Kind::Referrers { 3 } else { 4 };
+    assert_eq!(sent, fewest, "a verify by digest sent {sent} requests");
+    assert_eq!(report["digest"], image.digest.as_str(), "{report:#}");
+    s.notation_verifies(&image.reference);
+
+    // An artifact that does not exist is reported as such, not as unsigned.
+    let missing = format!("{}/bydigest/app@sha256:{}", s.reg.host(), "0".repeat(64));
+    let out = s.signet(&["verify", &missing]);
+    expect(&out, false, &["not found"]);
+
+    // A signature manifest whose subject misdescribes the artifact (right
+    // digest, wrong size) does not vouch for it: its signed payload says
+    // otherwise.
+    let fetched = s.reg.request("GET", &format!("/v2/bydigest/app/manifests/{sig}"));
+    assert_eq!(fetched.status, 200);
+    let mut manifest: Value = serde_json::from_slice(&fetched.body).unwrap();
+    manifest["subject"]["size"] = json!(image.size + 1);
+    let bytes = serde_json::to_vec(&manifest).unwrap();
+    let digest = testkit::registry::sha256_digest(&bytes);
+    s.reg.push_manifest(
+        "bydigest/app",
+        &digest,
+        "application/vnd.oci.image.manifest.v1+json",
+        &bytes,
+    );
+    if kind == Kind::Distribution {
+        // The tag-schema index lists referrers by hand: list the new one instead.
+        let tag = image.digest.replace(':', "-");
+        let index = s.reg.request("GET", &format!("/v2/bydigest/app/manifests/{tag}"));
+        assert_eq!(index.status, 200);
+        let mut index: Value = serde_json::from_slice(&index.body).unwrap();
+        for m in index["manifests"].as_array_mut().unwrap() {
+            if m["digest"] == sig.as_str() {
+                m["digest"] = json!(digest);
+                m["size"] = json!(bytes.len());
+            }
+        }
+        s.reg.push_manifest(
+            "bydigest/app",
+            &tag,
+            "application/vnd.oci.image.index.v1+json",
+            &serde_json::to_vec(&index).unwrap(),
+        );
+    }
+    let deleted = s
+        .reg
+        .request("DELETE", &format!("/v2/bydigest/app/manifests/{sig}"));
+    assert!(deleted.status < 300, "cannot delete the signature: {deleted:?}");
+    let out = s.signet(&["verify", &image.reference]);
+    expect(
+        &out,
+        false,
+        &[
+            "content descriptor mismatch",
+            &format!("{} bytes", image.size + 1),
+        ],
+    );
+}
+
+#[test]
+fn verify_by_digest_referrers_api() {
+    verify_by_digest(Kind::Referrers);
+}
+
+#[test]
+fn verify_by_digest_tag_fallback() {
+    verify_by_digest(Kind::Distribution);
+}
+
 #[test]
 fn discover_and_inspect_show_the_signature() {
     for kind in [Kind::Referrers, Kind::Distribution] {

@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use notary::Descriptor;
+use notary::{Descriptor, Digest};
 use time::{OffsetDateTime, UtcOffset};
 use tracing::warn;
 
@@ -42,6 +42,9 @@ pub struct SignatureRef {
     pub manifest: Descriptor,
     /// The manifest's single layer: the signature envelope.
     pub envelope: Descriptor,
+    /// The manifest's `subject` (media type, digest, size): the artifact as
+    /// the signer's tool described it when it pushed the signature.
+    pub subject: Descriptor,
 }
 
 /// Builds the OCI 1.1 signature manifest for `envelope` over `subject`, byte for
@@ -158,7 +161,7 @@ pub fn push_notary_signature(
 pub fn chain_thumbprints(chain: &[Vec<u8>]) -> Vec<String> {
     chain
         .iter()
-        .map(|der| notary::Digest::sha256(der).encoded().to_owned())
+        .map(|der| Digest::sha256(der).encoded().to_owned())
         .collect()
 }
 
@@ -201,8 +204,8 @@ pub fn created_annotation(signing_time: OffsetDateTime) -> (String, String) {
 /// registry with many signatures costs one manifest request per signature tried.
 pub fn list_signatures(store: &dyn ArtifactStore, subject: &Descriptor) -> Result<Vec<SignatureRef>, Error> {
     let mut signatures = Vec::new();
-    for candidate in signature_candidates(store, subject)? {
-        if let Some(signature) = load_signature(store, subject, &candidate)? {
+    for candidate in signature_candidates(store, &subject.digest)? {
+        if let Some(signature) = load_signature(store, &subject.digest, &candidate)? {
             signatures.push(signature);
         }
     }
@@ -212,14 +215,11 @@ pub fn list_signatures(store: &dyn ArtifactStore, subject: &Descriptor) -> Resul
 /// The referrers of `subject` with the Notary signature artifact type, as the
 /// store lists them (nothing fetched yet), at most [`MAX_SIGNATURES`] of them
 /// (with a warning when there are more).
-pub fn signature_candidates(
-    store: &dyn ArtifactStore,
-    subject: &Descriptor,
-) -> Result<Vec<Descriptor>, Error> {
-    let mut referrers = store.referrers(&subject.digest, Some(ARTIFACT_TYPE_NOTARY_SIGNATURE))?;
+pub fn signature_candidates(store: &dyn ArtifactStore, subject: &Digest) -> Result<Vec<Descriptor>, Error> {
+    let mut referrers = store.referrers(subject, Some(ARTIFACT_TYPE_NOTARY_SIGNATURE))?;
     if referrers.len() > MAX_SIGNATURES {
         warn!(
-            subject = %subject.digest,
+            %subject,
             limit = MAX_SIGNATURES,
             "artifact has more signatures than the limit; only the first ones are examined"
         );
@@ -235,7 +235,7 @@ pub fn signature_candidates(
 /// wrong media type or without exactly one layer, as in notation.
 pub fn load_signature(
     store: &dyn ArtifactStore,
-    subject: &Descriptor,
+    subject: &Digest,
     candidate: &Descriptor,
 ) -> Result<Option<SignatureRef>, Error> {
     if candidate.media_type != MEDIA_TYPE_OCI_MANIFEST {
@@ -269,24 +269,22 @@ pub fn load_signature(
         }
         Some(_) => false,
     };
-    let subject_ok = manifest
-        .subject
-        .as_ref()
-        .is_some_and(|s| s.digest == subject.digest);
-    if !style_ok || !subject_ok {
-        if subject_ok {
+    let written = manifest.subject.filter(|s| s.digest == *subject);
+    let Some(written) = written.filter(|_| style_ok) else {
+        if !style_ok {
             warn!(manifest = %candidate.digest, "skipping referrer: not a Notary signature manifest");
         } else {
-            warn!(manifest = %candidate.digest, subject = %subject.digest, "skipping referrer: its subject is another artifact");
+            warn!(manifest = %candidate.digest, %subject, "skipping referrer: its subject is another artifact");
         }
         return Ok(None);
-    }
+    };
     let [envelope] =
         <[Descriptor; 1]>::try_from(manifest.layers).map_err(|layers| Error::SignatureLayerCount {
             manifest: candidate.digest.clone(),
             count: layers.len(),
         })?;
     Ok(Some(SignatureRef {
+        subject: Descriptor::new(written.media_type, written.digest, written.size),
         manifest: Descriptor {
             artifact_type: Some(ARTIFACT_TYPE_NOTARY_SIGNATURE.to_owned()),
             annotations: manifest.annotations.filter(|a| !a.is_empty()),

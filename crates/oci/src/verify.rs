@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use notary::{
-    Descriptor,
+    Descriptor, Digest,
     policy::VerificationLevel,
     verifier::{Outcome, Verifier, VerifyRequest},
 };
@@ -20,7 +20,9 @@ use crate::{ArtifactStore, Error, MAX_ENVELOPE_SIZE, signature};
 pub struct Report {
     /// The artifact as shown to people: `<name>@<digest>`.
     pub reference: String,
-    /// The artifact's descriptor.
+    /// The artifact's descriptor. When only its digest was given
+    /// ([`verify_digest`]): the accepted signature's description of it (or
+    /// the first signature's), with no media type and size 0 until one is read.
     pub target: Descriptor,
     /// Each signature examined, in order, with its outcome.
     pub outcomes: Vec<(Descriptor, Outcome)>,
@@ -79,34 +81,91 @@ pub fn verify_artifact(
     shown: String,
     metadata: &BTreeMap<String, String>,
 ) -> Result<Report, VerifyError> {
-    let artifact_reference = format!("{scope}@{}", target.digest);
+    verify_signatures(verifier, store, Known::Descriptor(target), scope, shown, metadata)
+}
+
+/// [`verify_artifact`] for an artifact named by its digest alone, without
+/// asking the store for its descriptor first: the signed payload's target
+/// must match the `subject` of the signature manifest it came with (media
+/// type, digest, size), and that subject's digest must be `digest` — the
+/// digest the caller named, which is what the Notary Project's verification
+/// workflow compares. Against a registry this is one request fewer than
+/// [`verify_artifact`] after a `HEAD`: the referrers, the signature manifest
+/// and its envelope, the fewest the protocol allows. An artifact with no
+/// signature at all is looked up then, so that one that does not exist is
+/// reported as not found rather than as unsigned.
+pub fn verify_digest(
+    verifier: &Verifier<'_>,
+    store: &dyn ArtifactStore,
+    digest: &Digest,
+    scope: &str,
+    shown: String,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Report, VerifyError> {
+    verify_signatures(verifier, store, Known::Digest(digest), scope, shown, metadata)
+}
+
+/// What the caller knows of the artifact being verified.
+#[derive(Clone, Copy)]
+enum Known<'a> {
+    Descriptor(&'a Descriptor),
+    Digest(&'a Digest),
+}
+
+impl Known<'_> {
+    fn digest(&self) -> &Digest {
+        match self {
+            Self::Descriptor(d) => &d.digest,
+            Self::Digest(d) => d,
+        }
+    }
+}
+
+fn verify_signatures(
+    verifier: &Verifier<'_>,
+    store: &dyn ArtifactStore,
+    known: Known<'_>,
+    scope: &str,
+    shown: String,
+    metadata: &BTreeMap<String, String>,
+) -> Result<Report, VerifyError> {
+    let digest = known.digest();
+    let artifact_reference = format!("{scope}@{digest}");
     let statement = verifier
         .statement_for(&artifact_reference)
         .map_err(VerifyError::NoPolicy)?;
     let mut report = Report {
         reference: shown,
-        target: target.clone(),
+        target: match known {
+            Known::Descriptor(d) => d.clone(),
+            // Until a signature manifest describes it.
+            Known::Digest(d) => Descriptor::new(String::new(), d.clone(), 0),
+        },
         outcomes: Vec::new(),
         accepted: None,
     };
     if statement.signature_verification.level == VerificationLevel::Skip {
         let outcome = verifier.verify(&VerifyRequest {
             artifact_reference: &artifact_reference,
-            target,
+            target: &report.target,
             envelope_media_type: "",
             envelope: &[],
             user_metadata: metadata,
         });
-        report.outcomes.push((target.clone(), outcome));
+        report.outcomes.push((report.target.clone(), outcome));
         report.accepted = Some(0);
         return Ok(report);
     }
-    let candidates = signature::signature_candidates(store, target)?;
+    let candidates = signature::signature_candidates(store, digest)?;
     if candidates.is_empty() {
+        if let Known::Digest(d) = known {
+            // Not found is the better answer when it is the true one.
+            store.resolve(d.as_str())?;
+        }
         return Err(VerifyError::Unsigned(report.reference));
     }
     for candidate in &candidates {
-        let Some(sig) = signature::load_signature(store, target, candidate)? else {
+        let Some(sig) = signature::load_signature(store, digest, candidate)? else {
             continue;
         };
         let envelope = match store.fetch(&sig.envelope, MAX_ENVELOPE_SIZE) {
@@ -116,6 +175,10 @@ pub fn verify_artifact(
                 continue;
             }
         };
+        let target = match known {
+            Known::Descriptor(d) => d,
+            Known::Digest(_) => &sig.subject,
+        };
         let outcome = verifier.verify(&VerifyRequest {
             artifact_reference: &artifact_reference,
             target,
@@ -124,6 +187,9 @@ pub fn verify_artifact(
             user_metadata: metadata,
         });
         let accepted = outcome.is_accepted();
+        if matches!(known, Known::Digest(_)) && (accepted || report.outcomes.is_empty()) {
+            report.target = sig.subject.clone();
+        }
         report.outcomes.push((sig.manifest.clone(), outcome));
         if accepted {
             report.accepted = Some(report.outcomes.len() - 1);

@@ -382,7 +382,9 @@ fn g13_push_signature_then_list_and_fetch() {
     let SignatureRef {
         manifest,
         envelope: env_desc,
+        subject: written,
     } = &sigs[0];
+    assert_eq!(written, &subject);
     assert_eq!(manifest.digest, pushed.digest);
     assert_eq!(manifest.annotations.as_ref(), Some(&g13_annotations()));
     assert_eq!(env_desc, &Descriptor::of(JWS, &envelope));

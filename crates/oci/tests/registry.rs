@@ -177,7 +177,7 @@ fn referrers_tag_schema_fallback_is_maintained_on_push() {
 
     let fresh = plain_client(reg.host());
     let r2 = repo(&fresh, reg.host(), "app");
-    let candidates = oci::signature_candidates(&r2, &subject).unwrap();
+    let candidates = oci::signature_candidates(&r2, &subject.digest).unwrap();
     let digests: Vec<_> = candidates.iter().map(|d| d.digest.clone()).collect();
     assert_eq!(digests, vec![s1.digest.clone(), s2.digest.clone()]);
     assert_eq!(
@@ -185,7 +185,7 @@ fn referrers_tag_schema_fallback_is_maintained_on_push() {
         Some(ARTIFACT_TYPE_NOTARY_SIGNATURE)
     );
     assert_eq!(r2.referrers_api(), Some(false));
-    let first = oci::load_signature(&r2, &subject, &candidates[0])
+    let first = oci::load_signature(&r2, &subject.digest, &candidates[0])
         .unwrap()
         .unwrap();
     assert_eq!(first.manifest.digest, s1.digest);
@@ -464,12 +464,12 @@ fn hostile_referrers_are_bounded() {
     let subject = r.resolve("latest").unwrap();
     let all = r.referrers(&subject.digest, None).unwrap();
     assert_eq!(all.len(), hostile::MANY_REFERRERS_COUNT);
-    let candidates = oci::signature_candidates(&r, &subject).unwrap();
+    let candidates = oci::signature_candidates(&r, &subject.digest).unwrap();
     assert_eq!(candidates.len(), MAX_SIGNATURES);
     // Lazy: loading the first signature fetches one manifest, not a hundred.
     let prefix = "/v2/many/referrers/manifests/sha256:";
     let before = h.requests_for(prefix);
-    let first = oci::load_signature(&r, &subject, &candidates[0])
+    let first = oci::load_signature(&r, &subject.digest, &candidates[0])
         .unwrap()
         .unwrap();
     assert_eq!(h.requests_for(prefix) - before, 1);
@@ -541,7 +541,7 @@ fn hostile_referrers_pagination_is_followed() {
         "one request per page"
     );
     assert_eq!(r.referrers_api(), Some(true));
-    assert_eq!(oci::signature_candidates(&r, &subject).unwrap().len(), 6);
+    assert_eq!(oci::signature_candidates(&r, &subject.digest).unwrap().len(), 6);
     assert!(started.elapsed() < TIMEOUT, "{:?}", started.elapsed());
 }
 

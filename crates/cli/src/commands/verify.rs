@@ -28,6 +28,21 @@ use crate::{
     target::{Location, Registries, RegistryArgs},
 };
 
+/// `signet verify --help`'s texts.
+pub const ABOUT: &str = "Verify the signatures of artifacts against the trust policy.";
+pub const LONG_ABOUT: &str = "Verify the signatures of artifacts against the trust policy.
+
+Several artifacts are verified concurrently, each with its own result line. Exit status 0 when \
+every artifact has an accepted signature, 1 otherwise. Each check (integrity, authenticity, \
+expiry, authenticTimestamp, revocation) is applied with the action the trust policy assigns: \
+enforce, log or skip.";
+pub const EXAMPLES: &str = "Examples:
+  signet verify registry.example.com/app@sha256:<hex>
+  signet verify reg.example.com/a:v1 reg.example.com/b:v2 reg.example.com/c:v3 --output json
+  signet verify --oci-layout ./layout:v1
+  signet verify --oci-layout ./layout@sha256:<hex> --scope local/layout -m buildId=1234
+  signet verify --oci-layout ./layout:v1 --output json | jq .verified";
+
 #[derive(Debug, ClapArgs)]
 pub struct Args {
     /// Artifacts in registries: REGISTRY/REPOSITORY:TAG or
@@ -237,8 +252,9 @@ pub fn verify_layout(
     )
 }
 
-/// Verifies the artifact `location` names in `store`: resolves it, then
-/// verifies its signatures ([`oci::verify_artifact`]).
+/// Verifies the artifact `location` names in `store`: by its digest when a
+/// registry reference names one ([`oci::verify_digest`]), else resolved
+/// first ([`oci::verify_artifact`]).
 pub fn verify_in_store(
     context: &VerifyContext,
     policy: &TrustPolicyDocument,
@@ -248,6 +264,14 @@ pub fn verify_in_store(
     metadata: &BTreeMap<String, String>,
 ) -> Result<Report> {
     let verifier = context.verifier(policy);
+    // A registry artifact named by digest needs no HEAD first (see
+    // `oci::verify_digest`); a tag is resolved, a layout reads its index.
+    if let Some(digest) = location.registry_digest() {
+        let shown = location.shown(digest);
+        return Ok(oci::verify_digest(
+            &verifier, store, digest, scope, shown, metadata,
+        )?);
+    }
     let target = store.resolve(location.target())?;
     let shown = location.shown(&target.digest);
     Ok(oci::verify_artifact(
