@@ -329,6 +329,9 @@ impl Client {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_io()
                     .enable_time()
+                    // A thread waits on its own few connections: the default
+                    // 1 024-event buffer is 16 KiB per thread for nothing.
+                    .max_io_events_per_tick(64)
                     .build()
                     .map(|rt| {
                         Arc::new(Local {
