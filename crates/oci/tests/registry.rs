@@ -608,3 +608,50 @@ fn hostile_resolve_without_head_falls_back_to_get() {
     let e = r.resolve(&unknown).unwrap_err();
     assert!(matches!(e, Error::ReferenceNotFound { .. }), "{e:?}");
 }
+
+/// A registry that closes a kept-alive connection while the client's thread
+/// is busy elsewhere (its runtime idle): the next request from that thread
+/// must not fail on the dead connection.
+#[test]
+fn a_connection_closed_while_idle_is_not_an_error() {
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        let mut connections = 0;
+        for stream in listener.incoming().take(2) {
+            let mut stream = stream.unwrap();
+            connections += 1;
+            let mut buf = [0u8; 4096];
+            let mut request = Vec::new();
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buf).unwrap();
+                assert!(n > 0, "the client closed before sending a request");
+                request.extend_from_slice(&buf[..n]);
+            }
+            stream
+                .write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}",
+                )
+                .unwrap();
+            // Keep-alive over after 200 ms: close, as a registry's idle timeout does.
+            std::thread::sleep(Duration::from_millis(200));
+            drop(stream);
+        }
+        connections
+    });
+    let client = plain_client(&host);
+    client.login(&host, &basic("u", "p")).unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    client
+        .login(&host, &basic("u", "p"))
+        .expect("a request after the registry closed the idle connection");
+    assert_eq!(
+        server.join().unwrap(),
+        2,
+        "the second request used a new connection"
+    );
+}

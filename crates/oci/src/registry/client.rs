@@ -61,6 +61,12 @@ const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// How long a token without `expires_in` is used.
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// How long an idle connection is kept for reuse. A thread's runtime only
+/// runs while that thread waits for an answer, so a connection the registry
+/// closed in the meantime is noticed only when it is used again (see
+/// [`closed_under_us`]); the pool checks this age when it hands a connection
+/// out, which bounds how stale a reused connection can be.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest registry message quoted in an error.
 const MAX_MESSAGE_CHARS: usize = 512;
 
@@ -382,6 +388,7 @@ impl Client {
         let builder = reqwest::Client::builder()
             .user_agent(self.inner.user_agent.clone())
             .connect_timeout(self.inner.connect_timeout)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .http1_only();
         let builder = if tls {
             builder.tls_backend_preconfigured((*self.tls_config()?).clone())
@@ -842,7 +849,22 @@ impl Client {
         };
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
         debug!(method = %req.method, url = %req.url, "registry request");
-        let sent = local.block_on(async { tokio::time::timeout(timeout, builder.send()).await });
+        let send = |b: reqwest::RequestBuilder| {
+            local.block_on(async { tokio::time::timeout(timeout, b.send()).await })
+        };
+        // A read may be sent again on a fresh connection when the pooled one
+        // turns out to have been closed by the registry while it sat idle.
+        let again = matches!(req.method, Method::GET | Method::HEAD)
+            .then(|| builder.try_clone())
+            .flatten();
+        let mut sent = send(builder);
+        if let (Ok(Err(e)), Some(again)) = (&sent, again)
+            && closed_under_us(e)
+        {
+            debug!(url = %req.url, "the registry had closed the connection; sending again on a new one");
+            self.inner.requests.fetch_add(1, Ordering::Relaxed);
+            sent = send(again);
+        }
         match sent {
             Ok(Ok(inner)) => Ok(Response {
                 inner,
@@ -1001,6 +1023,29 @@ impl Client {
             message,
         }
     }
+}
+
+/// Whether `e` says the connection was closed before any answer came: what
+/// reusing a kept-alive connection that the server has since closed gives.
+fn closed_under_us(e: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// `reader` as a stream of chunks for a request body. Reads block the
