@@ -269,13 +269,12 @@ pub fn load_signature(
         }
         Some(_) => false,
     };
-    let written = manifest.subject.filter(|s| s.digest == *subject);
-    let Some(written) = written.filter(|_| style_ok) else {
-        if !style_ok {
-            warn!(manifest = %candidate.digest, "skipping referrer: not a Notary signature manifest");
-        } else {
-            warn!(manifest = %candidate.digest, %subject, "skipping referrer: its subject is another artifact");
-        }
+    if !style_ok {
+        warn!(manifest = %candidate.digest, "skipping referrer: not a Notary signature manifest");
+        return Ok(None);
+    }
+    let Some(written) = manifest.subject.filter(|s| s.digest == *subject) else {
+        warn!(manifest = %candidate.digest, %subject, "skipping referrer: its subject is another artifact");
         return Ok(None);
     };
     let [envelope] =
