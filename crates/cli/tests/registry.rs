@@ -381,6 +381,93 @@ fn verify_by_digest_tag_fallback() {
     verify_by_digest(Kind::Distribution);
 }
 
+/// A forward proxy for plain HTTP on loopback: reads the first request head
+/// of each connection (its target in absolute form, `http://host/path`),
+/// connects to that host and relays the connection both ways. Counts the
+/// connections it relayed. Lives until the test process ends.
+fn start_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::{
+        io::{Read, Write},
+        net::{Shutdown, TcpListener, TcpStream},
+        sync::{
+            Arc,
+            atomic::{AtomicUsize, Ordering},
+        },
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let relayed = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&relayed);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut client) = conn else { continue };
+            let counter = Arc::clone(&counter);
+            std::thread::spawn(move || {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read(&mut byte).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let line = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_owned();
+                let target = line.split(' ').nth(1).unwrap_or("");
+                let Some(host) = target.strip_prefix("http://").and_then(|r| r.split('/').next()) else {
+                    return;
+                };
+                let Ok(mut upstream) = TcpStream::connect(host) else {
+                    return;
+                };
+                counter.fetch_add(1, Ordering::SeqCst);
+                upstream.write_all(&head).unwrap();
+                let (mut up, mut down) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+                let forward = std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut down, &mut up);
+                    let _ = up.shutdown(Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut upstream, &mut client);
+                let _ = client.shutdown(Shutdown::Both);
+                let _ = forward.join();
+            });
+        }
+    });
+    (addr, relayed)
+}
+
+/// `HTTP_PROXY` sends the requests through the proxy (signing and
+/// verifying work through it); `NO_PROXY` naming the registry goes straight.
+#[test]
+fn an_http_proxy_from_the_environment_is_used() {
+    use std::sync::atomic::Ordering;
+    let s = Setup::plain(Kind::Referrers);
+    s.signet_key("k", "ec-256");
+    s.policy(&["ca:k"]);
+    let image = s.image("proxied/app");
+    let (proxy, relayed) = start_proxy();
+    for var in ["ALL_PROXY", "all_proxy", "http_proxy", "no_proxy"] {
+        s.env.set_var(var, "");
+    }
+    s.env.set_var("HTTP_PROXY", &format!("http://{proxy}"));
+    s.env.set_var("NO_PROXY", "");
+    s.signet_sign(&image.reference, "k", "jws");
+    s.signet_verifies(&image.reference);
+    let through = relayed.load(Ordering::SeqCst);
+    assert!(through > 0, "no connection went through the proxy");
+
+    s.env.set_var("NO_PROXY", "127.0.0.1");
+    s.signet_verifies(&image.reference);
+    assert_eq!(
+        relayed.load(Ordering::SeqCst),
+        through,
+        "NO_PROXY names the registry: no proxy"
+    );
+}
+
 #[test]
 fn discover_and_inspect_show_the_signature() {
     for kind in [Kind::Referrers, Kind::Distribution] {

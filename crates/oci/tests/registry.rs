@@ -609,6 +609,49 @@ fn hostile_resolve_without_head_falls_back_to_get() {
     assert!(matches!(e, Error::ReferenceNotFound { .. }), "{e:?}");
 }
 
+/// Blob downloads redirected to object storage on another origin (what
+/// Docker Hub, GHCR and ECR do): followed, without the registry's
+/// credentials (the storage refuses a request that carries them, as S3
+/// does); a redirect loop is an error after a bounded number of requests.
+#[test]
+fn redirects_are_followed_without_the_registry_credentials() {
+    let h = HostileRegistry::start();
+    let client = Client::new(with_credentials(h.host(), basic("u", "p"), true)).unwrap();
+    let r = repo(&client, h.host(), hostile::REDIRECT_BLOBS);
+    let subject = r.resolve("latest").unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&r.fetch(&subject, MAX_MANIFEST_SIZE).unwrap()).unwrap();
+    let blob = |d: &serde_json::Value| {
+        Descriptor::new(
+            d["mediaType"].as_str().unwrap(),
+            Digest::parse(d["digest"].as_str().unwrap()).unwrap(),
+            d["size"].as_u64().unwrap(),
+        )
+    };
+    for d in [&manifest["config"], &manifest["layers"][0]] {
+        let desc = blob(d);
+        let bytes = r
+            .fetch(&desc, 1 << 20)
+            .expect("the blob, from object storage, fetched without the registry's credentials");
+        assert!(desc.digest.matches(&bytes));
+    }
+    assert_eq!(
+        h.requests_for(hostile::STORAGE_PREFIX),
+        2,
+        "both blobs came from the storage"
+    );
+    let mut sink = Vec::new();
+    r.fetch_to(&blob(&manifest["layers"][0]), &mut sink).unwrap();
+    assert_eq!(h.requests_for(hostile::STORAGE_PREFIX), 3);
+
+    let looping = repo(&client, h.host(), hostile::REDIRECT_LOOP);
+    let before = h.request_count();
+    let err = looping.fetch(&blob(&manifest["config"]), 1 << 20).unwrap_err();
+    assert!(err.to_string().contains("more than 10 redirects"), "{err}");
+    let sent = h.request_count() - before;
+    assert_eq!(sent, 11, "the request and 10 redirects, then no more");
+}
+
 /// A registry that closes a kept-alive connection while the client's thread
 /// is busy elsewhere (its runtime idle): the next request from that thread
 /// must not fail on the dead connection.

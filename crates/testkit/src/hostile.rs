@@ -19,6 +19,8 @@
 //! | [`LOOP_REFERRERS`] `loop/referrers` | a real subject image with 2 signature manifests; the referrers API answers `?page=1` (or no query) with the first and a next link to `?page=2`, and `?page=2` with the second and a next link back to `?page=1`: pagination that never ends |
 //! | [`CROSSHOST_REFERRERS`] `crosshost/referrers` | a real subject image with 4 signature manifests; the referrers API lists the first 2 with a next link to another host, [`CROSSHOST_NEXT`] (`http://127.0.0.2:1/…`, where nothing listens), which would list the rest |
 //! | [`NOHEAD_MANIFEST`] `nohead/manifest` | a real subject image, but every `HEAD` of a manifest answers 405 (no body); `GET` of manifests, blobs and referrers works |
+//! | [`REDIRECT_BLOBS`] `redirect/blobs` | a real subject image behind Basic auth (any credentials; without an `Authorization` header every request answers 401 with a `Basic` challenge); `GET` of a blob answers `307` to object storage on another origin, `http://localhost:PORT/_storage/<digest>?X-Amz-Signature=…`, which serves the blob but answers 400 to a request that carries an `Authorization` header (as S3 does to a presigned URL) |
+//! | [`REDIRECT_LOOP`] `redirect/loop` | `GET` of a blob answers `302` to itself, for ever |
 //!
 //! In the repositories with a real subject image, any tag resolves to it
 //! (except `sha256-…` tags: 404), manifests and blobs are served by digest
@@ -53,6 +55,10 @@ pub const PAGED_REFERRERS: &str = "paged/referrers";
 pub const LOOP_REFERRERS: &str = "loop/referrers";
 pub const CROSSHOST_REFERRERS: &str = "crosshost/referrers";
 pub const NOHEAD_MANIFEST: &str = "nohead/manifest";
+pub const REDIRECT_BLOBS: &str = "redirect/blobs";
+pub const REDIRECT_LOOP: &str = "redirect/loop";
+/// The path prefix of [`REDIRECT_BLOBS`]'s object storage.
+pub const STORAGE_PREFIX: &str = "/_storage/";
 
 /// The `Content-Length` the oversized repositories announce.
 pub const OVERSIZED_LENGTH: u64 = 64 * 1024 * 1024;
@@ -116,6 +122,7 @@ impl HostileRegistry {
             LOOP_REFERRERS,
             CROSSHOST_REFERRERS,
             NOHEAD_MANIFEST,
+            REDIRECT_BLOBS,
         ] {
             let signatures = match repo {
                 GARBAGE_ENVELOPE => 1,
@@ -350,10 +357,32 @@ fn serve(state: &State, conn: &mut TcpStream, req: &httpd::Request, stop: &Atomi
             b"{}",
         );
     }
+    if let Some(digest) = path.strip_prefix(STORAGE_PREFIX) {
+        return storage(state, conn, req, digest);
+    }
     let Some((repo, endpoint, reference)) = route(path) else {
         return not_found(conn, method, "NAME_UNKNOWN");
     };
     match repo.as_str() {
+        REDIRECT_LOOP if endpoint == "blobs" => {
+            return httpd::respond(conn, method, 302, JSON, &[("Location", path.to_string())], b"");
+        }
+        REDIRECT_BLOBS if req.header("Authorization").is_none() => {
+            let challenge = ("WWW-Authenticate", r#"Basic realm="hostile""#.to_string());
+            return httpd::respond(
+                conn,
+                method,
+                401,
+                JSON,
+                &[challenge],
+                br#"{"errors":[{"code":"UNAUTHORIZED"}]}"#,
+            );
+        }
+        REDIRECT_BLOBS if endpoint == "blobs" && method == "GET" => {
+            let port = conn.local_addr()?.port();
+            let location = format!("http://localhost:{port}{STORAGE_PREFIX}{reference}?X-Amz-Signature=0123");
+            return httpd::respond(conn, method, 307, JSON, &[("Location", location)], b"");
+        }
         STALL_CONNECTION => {
             hold(stop);
             return Ok(());
@@ -464,6 +493,21 @@ fn serve(state: &State, conn: &mut TcpStream, req: &httpd::Request, stop: &Atomi
         patient_write(conn, body, stop);
     }
     Ok(())
+}
+
+/// [`REDIRECT_BLOBS`]'s object storage: the blob, to a request without
+/// credentials of its own (a presigned URL carries them in its query).
+fn storage(state: &State, conn: &mut TcpStream, req: &httpd::Request, digest: &str) -> io::Result<()> {
+    let method = req.method.as_str();
+    if req.header("Authorization").is_some() {
+        let body =
+            b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>";
+        return httpd::respond(conn, method, 400, "application/xml", &[], body);
+    }
+    match state.sites[REDIRECT_BLOBS].blobs.get(digest) {
+        Some(blob) => httpd::respond(conn, method, 200, "application/octet-stream", &[], blob),
+        None => not_found(conn, method, "BLOB_UNKNOWN"),
+    }
 }
 
 /// The value of `key` in a query string.

@@ -11,17 +11,13 @@
 //!   a second 401 is [`Error::Unauthorized`] with what to do about it.
 //!
 //! Credentials are never sent over plain HTTP to a host that is neither
-//! loopback nor listed in [`ClientConfig::insecure_registries`]; reqwest drops
-//! the `Authorization` header when a redirect leaves the host (blob downloads
-//! are redirected to object storage).
+//! loopback nor listed in [`ClientConfig::insecure_registries`]; the
+//! `Authorization` header is dropped when a redirect leaves the origin (blob
+//! downloads are redirected to object storage).
 //!
-//! The interface is blocking, the HTTP underneath is async reqwest driven on
-//! the calling thread: each thread that sends requests gets its own
-//! single-threaded runtime and connection pool, so a request costs no hop to
-//! another thread and back (reqwest's blocking client runs every request on
-//! one background thread, which made it the bottleneck of a concurrent
-//! `signet verify` of many images). Works from any thread that is not itself
-//! driving async tasks — the services call it from `spawn_blocking`.
+//! The interface is blocking; the HTTP underneath (see [`super::transport`])
+//! is async, driven on the calling thread. Works from any thread that is not
+//! itself driving async tasks — the services call it from `spawn_blocking`.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -37,11 +33,7 @@ use std::{
 };
 
 use base64::Engine;
-use bytes::Bytes;
-use reqwest::{
-    Method, StatusCode, Url,
-    header::{self, HeaderMap, HeaderValue},
-};
+use reqwest::{Method, StatusCode, Url, header};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use thread_local::ThreadLocal;
 use tracing::debug;
@@ -50,8 +42,9 @@ use super::{
     auth::{Challenge, Credential, CredentialStore, parse_challenge},
     reference::{DOCKER_HUB, Reference},
     repository::Repository,
+    transport::{Local, Payload, Response},
 };
-use crate::{Error, error::chain};
+use crate::Error;
 
 /// The largest token server answer read.
 const MAX_TOKEN_RESPONSE: u64 = 1024 * 1024;
@@ -61,12 +54,6 @@ const MAX_CA_FILE: u64 = 4 * 1024 * 1024;
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 /// How long a token without `expires_in` is used.
 const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(60);
-/// How long an idle connection is kept for reuse. A thread's runtime only
-/// runs while that thread waits for an answer, so a connection the registry
-/// closed in the meantime is noticed only when it is used again (see
-/// [`closed_under_us`]); the pool checks this age when it hands a connection
-/// out, which bounds how stale a reused connection can be.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest registry message quoted in an error.
 const MAX_MESSAGE_CHARS: usize = 512;
 
@@ -145,12 +132,13 @@ pub(crate) struct Inner {
     /// and shared, so that the roots are loaded once per process.
     tls_config: OnceLock<Arc<rustls::ClientConfig>>,
     extra_roots: Vec<CertificateDer<'static>>,
-    user_agent: String,
-    connect_timeout: Duration,
+    pub(super) user_agent: String,
+    pub(super) connect_timeout: Duration,
     insecure: HashSet<String>,
     credentials: Option<Arc<dyn CredentialStore>>,
-    timeout: Duration,
-    requests: AtomicU64,
+    pub(super) timeout: Duration,
+    /// HTTP requests sent (redirects and resends included).
+    pub(super) requests: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -174,94 +162,6 @@ struct State {
 pub(crate) enum Access {
     Pull,
     Push,
-}
-
-/// A request body.
-pub(crate) enum Payload {
-    None,
-    Bytes(Vec<u8>),
-    /// A streamed body of exactly this many bytes; sent once, never retried.
-    /// Its request may take longer than the timeout: see [`upload_timeout`].
-    Stream(Box<dyn Read + Send>, u64),
-}
-
-/// One thread's HTTP machinery: a single-threaded runtime, driven only while
-/// that thread waits for an answer, and the clients whose connections live
-/// on it (a connection must be used from the runtime it was opened on).
-struct Local {
-    runtime: Option<tokio::runtime::Runtime>,
-    /// For `https://` URLs.
-    tls: OnceLock<reqwest::Client>,
-    /// For `http://` URLs (registries named insecure): no TLS at all.
-    plain: OnceLock<reqwest::Client>,
-}
-
-impl Local {
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        match &self.runtime {
-            Some(rt) => rt.block_on(f),
-            None => unreachable!("the runtime lives as long as its Local"),
-        }
-    }
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        // A client may be dropped on a thread that drives async tasks (a
-        // service replacing its configuration); a runtime dropped there the
-        // ordinary way would panic.
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_background();
-        }
-    }
-}
-
-/// A registry's answer. The body is read by blocking on the runtime of the
-/// thread that sent the request.
-pub(crate) struct Response {
-    inner: reqwest::Response,
-    local: Arc<Local>,
-    timeout: Duration,
-    /// Bytes of a chunk received but not yet read.
-    pending: Bytes,
-}
-
-impl Response {
-    pub(crate) fn status(&self) -> StatusCode {
-        self.inner.status()
-    }
-
-    pub(crate) fn headers(&self) -> &HeaderMap {
-        self.inner.headers()
-    }
-
-    pub(crate) fn url(&self) -> &Url {
-        self.inner.url()
-    }
-
-    pub(crate) fn content_length(&self) -> Option<u64> {
-        self.inner.content_length()
-    }
-
-    /// Up to `buf.len()` bytes of the body; 0 at its end. Waiting longer
-    /// than the timeout for the next bytes is [`std::io::ErrorKind::TimedOut`].
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.pending.is_empty() {
-            let next = self
-                .local
-                .block_on(async { tokio::time::timeout(self.timeout, self.inner.chunk()).await });
-            match next {
-                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-                Ok(Err(e)) if e.is_timeout() => return Err(std::io::ErrorKind::TimedOut.into()),
-                Ok(Err(e)) => return Err(std::io::Error::other(chain(&e))),
-                Ok(Ok(None)) => return Ok(0),
-                Ok(Ok(Some(chunk))) => self.pending = chunk,
-            }
-        }
-        let n = buf.len().min(self.pending.len());
-        buf[..n].copy_from_slice(&self.pending.split_to(n));
-        Ok(n)
-    }
 }
 
 /// One request to a registry, rebuilt for the credentialed retry.
@@ -328,31 +228,15 @@ impl Client {
     }
 
     /// The calling thread's runtime and clients, made on its first request.
-    fn local(&self) -> Result<Arc<Local>, Error> {
+    pub(super) fn local(&self) -> Result<Arc<Local>, Error> {
         self.inner
             .local
-            .get_or_try(|| {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_io()
-                    .enable_time()
-                    // A thread waits on its own few connections: the default
-                    // 1 024-event buffer is 16 KiB per thread for nothing.
-                    .max_io_events_per_tick(64)
-                    .build()
-                    .map(|rt| {
-                        Arc::new(Local {
-                            runtime: Some(rt),
-                            tls: OnceLock::new(),
-                            plain: OnceLock::new(),
-                        })
-                    })
-                    .map_err(|e| Error::Config(format!("cannot start the HTTP runtime: {e}")))
-            })
+            .get_or_try(|| Local::new().map(Arc::new))
             .cloned()
     }
 
     /// The TLS configuration shared by every thread's `https://` client.
-    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
+    pub(super) fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, Error> {
         if let Some(c) = self.inner.tls_config.get() {
             return Ok(c.clone());
         }
@@ -374,31 +258,6 @@ impl Client {
             .with_no_client_auth();
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(self.inner.tls_config.get_or_init(|| Arc::new(config)).clone())
-    }
-
-    /// The calling thread's HTTP client for `url`: the TLS one for
-    /// `https://`, the plain one otherwise; each is built the first time it
-    /// is needed.
-    fn http_for(&self, local: &Local, url: &Url) -> Result<reqwest::Client, Error> {
-        let tls = url.scheme() == "https";
-        let cell = if tls { &local.tls } else { &local.plain };
-        if let Some(c) = cell.get() {
-            return Ok(c.clone());
-        }
-        let builder = reqwest::Client::builder()
-            .user_agent(self.inner.user_agent.clone())
-            .connect_timeout(self.inner.connect_timeout)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .http1_only();
-        let builder = if tls {
-            builder.tls_backend_preconfigured((*self.tls_config()?).clone())
-        } else {
-            builder.tls_certs_only(Vec::new())
-        };
-        let built = builder
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {}", chain(&e))))?;
-        Ok(cell.get_or_init(|| built).clone())
     }
 
     /// The repository `reference` names, reached through this client.
@@ -815,75 +674,11 @@ impl Client {
 
     /// Sends one HTTP request and counts it; transport failures become errors
     /// that name the URL (and, for TLS, what to do).
-    fn execute(&self, req: &Request<'_>, auth: Option<String>, body: Payload) -> Result<Response, Error> {
-        let mut headers = HeaderMap::new();
-        for (name, value) in &req.headers {
-            if let Ok(v) = HeaderValue::from_str(value) {
-                headers.insert(name.clone(), v);
-            }
-        }
-        if let Some(auth) = auth {
-            let mut v = HeaderValue::from_str(&auth).map_err(|_| Error::Unauthorized {
-                registry: req.registry.to_owned(),
-                reason: "the credential contains characters that cannot be sent in an HTTP header".into(),
-            })?;
-            v.set_sensitive(true);
-            headers.insert(header::AUTHORIZATION, v);
-        }
-        let local = self.local()?;
-        let mut builder = self
-            .http_for(&local, &req.url)?
-            .request(req.method.clone(), req.url.clone())
-            .headers(headers);
-        let mut timeout = self.inner.timeout;
-        builder = match body {
-            Payload::None => builder,
-            Payload::Bytes(b) => builder.body(b),
-            Payload::Stream(reader, size) => {
-                timeout = upload_timeout(self.inner.timeout, size);
-                builder
-                    .header(header::CONTENT_LENGTH, size)
-                    .body(reqwest::Body::wrap_stream(read_chunks(reader)))
-                    .timeout(timeout)
-            }
-        };
-        self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        debug!(method = %req.method, url = %req.url, "registry request");
-        let send = |b: reqwest::RequestBuilder| {
-            local.block_on(async { tokio::time::timeout(timeout, b.send()).await })
-        };
-        // A read may be sent again on a fresh connection when the pooled one
-        // turns out to have been closed by the registry while it sat idle.
-        let again = matches!(req.method, Method::GET | Method::HEAD)
-            .then(|| builder.try_clone())
-            .flatten();
-        let mut sent = send(builder);
-        if let (Ok(Err(e)), Some(again)) = (&sent, again)
-            && closed_under_us(e)
-        {
-            debug!(url = %req.url, "the registry had closed the connection; sending again on a new one");
-            self.inner.requests.fetch_add(1, Ordering::Relaxed);
-            sent = send(again);
-        }
-        match sent {
-            Ok(Ok(inner)) => Ok(Response {
-                inner,
-                local,
-                timeout: self.inner.timeout,
-                pending: Bytes::new(),
-            }),
-            Ok(Err(e)) => Err(self.transport_error(req.registry, &req.url, &e)),
-            Err(_) => Err(Error::Timeout {
-                url: req.url.to_string(),
-                timeout,
-            }),
-        }
-    }
-
-    /// Maps a reqwest failure to the error a user can act on.
-    pub(crate) fn transport_error(&self, registry: &str, url: &Url, e: &reqwest::Error) -> Error {
-        let text = chain(e);
-        if e.is_timeout() {
+    /// Maps a transport failure (`text`: the error and its causes) to the
+    /// error a user can act on.
+    pub(super) fn transport_error(&self, registry: &str, url: &Url, text: &str, timed_out: bool) -> Error {
+        let text = text.to_owned();
+        if timed_out {
             return Error::Timeout {
                 url: url.to_string(),
                 timeout: self.inner.timeout,
@@ -1023,51 +818,6 @@ impl Client {
             message,
         }
     }
-}
-
-/// Whether `e` says the connection was closed before any answer came: what
-/// reusing a kept-alive connection that the server has since closed gives.
-fn closed_under_us(e: &reqwest::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if let Some(h) = s.downcast_ref::<hyper::Error>()
-            && (h.is_incomplete_message() || h.is_canceled())
-        {
-            return true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && matches!(
-                io.kind(),
-                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
-            )
-        {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-/// `reader` as a stream of chunks for a request body. Reads block the
-/// sending thread's runtime, which has nothing else to do meanwhile: the
-/// thread is waiting for this one request.
-fn read_chunks(
-    mut reader: Box<dyn Read + Send>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    futures_util::stream::poll_fn(move |_| {
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            return match reader.read(&mut buf) {
-                Ok(0) => std::task::Poll::Ready(None),
-                Ok(n) => {
-                    buf.truncate(n);
-                    std::task::Poll::Ready(Some(Ok(Bytes::from(buf))))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => std::task::Poll::Ready(Some(Err(e))),
-            };
-        }
-    })
 }
 
 /// The time allowed for a streamed upload of `size` bytes: the timeout, plus

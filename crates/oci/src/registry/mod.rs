@@ -10,7 +10,7 @@
 //!                               referrers, exists, fetch_to, push_from)
 //! ```
 //!
-//! Why hand-written on `reqwest` rather than an OCI client crate: signing
+//! Why hand-written on hyper rather than an OCI client crate: signing
 //! must see the `OCI-Subject` header of a manifest push to decide whether the
 //! `sha256-<hex>` referrers index has to be maintained (registries without
 //! the referrers API, e.g. distribution 2.8), and verification must stay
@@ -36,6 +36,7 @@ mod client;
 mod docker_config;
 mod reference;
 mod repository;
+mod transport;
 
 pub use auth::{Challenge, Credential, CredentialStore, StaticCredentials, parse_challenge};
 pub use client::{Client, ClientConfig};

@@ -20,8 +20,9 @@ use reqwest::{
 use tracing::{debug, warn};
 
 use super::{
-    client::{Access, Client, Payload, Request, Response},
+    client::{Access, Client, Request},
     reference::Reference,
+    transport::{Payload, Response},
 };
 use crate::{
     ArtifactStore, Error, MAX_MANIFEST_SIZE,
