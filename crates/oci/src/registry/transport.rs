@@ -462,18 +462,12 @@ impl Client {
         let pooled = local.checkout(&origin);
         let reused = pooled.is_some();
         debug!(%method, %url, reused, "registry request");
-        let again = if reused && resend {
-            Some(self.build_request(method, url, &origin, headers, body, None)?)
-        } else {
-            None
-        };
         self.count_request();
         let mut result = self.round_trip(local, &origin, tls.as_ref(), pooled, request, timeout);
-        if let (Err(Failure::Http(e)), Some(again)) = (&result, again)
-            && closed_under_us(e)
-        {
+        if reused && resend && matches!(&result, Err(Failure::Http(e)) if closed_under_us(e)) {
             debug!(%url, "the registry had closed the connection; sending again on a new one");
             self.count_request();
+            let again = self.build_request(method, url, &origin, headers, body, None)?;
             result = self.round_trip(local, &origin, tls.as_ref(), None, again, timeout);
         }
         match result {
