@@ -250,7 +250,7 @@ impl Error {
 }
 
 /// An error with its causes, `a: b: c` (a cause whose text is already
-/// there is not repeated). reqwest keeps the TLS or connection problem in
+/// there is not repeated). HTTP libraries keep the TLS or connection problem in
 /// the causes.
 pub fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
