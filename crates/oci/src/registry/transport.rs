@@ -685,18 +685,8 @@ async fn connect(
     let tcp = tcp.ok_or(Failure::Connect(last))?;
     // Requests are small and answered at once: no Nagle delay.
     let _ = tcp.set_nodelay(true);
-    let builder = hyper::client::conn::http1::Builder::new();
     match tls {
-        None => {
-            let (send, conn) = builder
-                .handshake(TokioIo::new(tcp))
-                .await
-                .map_err(Failure::Http)?;
-            local.runtime().spawn(async move {
-                let _ = conn.await;
-            });
-            Ok(send)
-        }
+        None => run_http1(local, TokioIo::new(tcp)).await,
         Some(config) => {
             let name = rustls_pki_types::ServerName::try_from(
                 origin
@@ -713,16 +703,24 @@ async fn connect(
             .await
             .map_err(|_| Failure::Connect(format!("the TLS handshake with {} timed out", origin.host)))?
             .map_err(Failure::Tls)?;
-            let (send, conn) = builder
-                .handshake(TokioIo::new(stream))
-                .await
-                .map_err(Failure::Http)?;
-            local.runtime().spawn(async move {
-                let _ = conn.await;
-            });
-            Ok(send)
+            run_http1(local, TokioIo::new(stream)).await
         }
     }
+}
+
+/// HTTP/1.1 over `io`: the connection's state machine runs as a task on the
+/// thread's runtime; requests go through the handle returned.
+async fn run_http1<T>(local: &Local, io: T) -> Result<SendRequest<SendBody>, Failure>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (send, conn) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(Failure::Http)?;
+    local.runtime().spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(send)
 }
 
 /// Where a redirect from `from` to `location` goes: a URL relative to
