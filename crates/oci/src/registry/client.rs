@@ -672,8 +672,6 @@ impl Client {
         }
     }
 
-    /// Sends one HTTP request and counts it; transport failures become errors
-    /// that name the URL (and, for TLS, what to do).
     /// Maps a transport failure (`text`: the error and its causes) to the
     /// error a user can act on.
     pub(super) fn transport_error(&self, registry: &str, url: &Url, text: &str, timed_out: bool) -> Error {

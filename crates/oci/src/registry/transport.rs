@@ -183,10 +183,10 @@ impl Drop for Local {
     }
 }
 
-enum Body {
-    Direct(Incoming),
-    Proxied(reqwest::Response),
-}
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An answer's body, from a direct connection or through reqwest.
+type RecvBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// A registry's answer. The body is read by blocking on the runtime of the
 /// thread that sent the request; a direct connection goes back to the
@@ -196,7 +196,7 @@ pub(crate) struct Response {
     headers: HeaderMap,
     /// Where the answer came from: the request's URL, or the last redirect's.
     url: Url,
-    body: Body,
+    body: RecvBody,
     local: Arc<Local>,
     timeout: Duration,
     /// Bytes of a chunk received but not yet read.
@@ -235,38 +235,26 @@ impl Response {
             if self.ended {
                 return Ok(0);
             }
-            let timeout = self.timeout;
-            let next = match &mut self.body {
-                Body::Direct(body) => {
-                    match self
-                        .local
-                        .block_on(async { tokio::time::timeout(timeout, body.frame()).await })
-                    {
-                        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-                        Ok(None) => None,
-                        Ok(Some(Err(e))) => return Err(std::io::Error::other(chain(&e))),
-                        // Trailers carry nothing a registry client reads.
-                        Ok(Some(Ok(frame))) => Some(frame.into_data().unwrap_or_default()),
-                    }
-                }
-                Body::Proxied(resp) => {
-                    match self
-                        .local
-                        .block_on(async { tokio::time::timeout(timeout, resp.chunk()).await })
-                    {
-                        Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-                        Ok(Err(e)) if e.is_timeout() => return Err(std::io::ErrorKind::TimedOut.into()),
-                        Ok(Err(e)) => return Err(std::io::Error::other(chain(&e))),
-                        Ok(Ok(chunk)) => chunk,
-                    }
-                }
-            };
-            match next {
-                None => {
+            let (timeout, body) = (self.timeout, &mut self.body);
+            match self
+                .local
+                .block_on(async { tokio::time::timeout(timeout, body.frame()).await })
+            {
+                Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
+                Ok(None) => {
                     self.ended = true;
                     return Ok(0);
                 }
-                Some(chunk) => self.pending = chunk,
+                // reqwest's own timeout, on a proxied answer.
+                Ok(Some(Err(e)))
+                    if e.downcast_ref::<reqwest::Error>()
+                        .is_some_and(reqwest::Error::is_timeout) =>
+                {
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+                Ok(Some(Err(e))) => return Err(std::io::Error::other(chain(&*e))),
+                // Trailers carry nothing a registry client reads.
+                Ok(Some(Ok(frame))) => self.pending = frame.into_data().unwrap_or_default(),
             }
         }
         let n = buf.len().min(self.pending.len());
@@ -282,8 +270,7 @@ impl Drop for Response {
         };
         // A connection whose answer was not read to the end has bytes of it
         // still coming: it cannot carry another request.
-        let done = self.ended || matches!(&self.body, Body::Direct(b) if b.is_end_stream());
-        if done {
+        if self.ended || self.body.is_end_stream() {
             self.local.checkin(origin, send);
         }
     }
@@ -477,7 +464,7 @@ impl Client {
                     status: parts.status,
                     headers: parts.headers,
                     url: url.clone(),
-                    body: Body::Direct(incoming),
+                    body: incoming.map_err(BoxError::from).boxed_unsync(),
                     local: local.clone(),
                     timeout: self.inner.timeout,
                     pending: Bytes::new(),
@@ -610,7 +597,10 @@ impl Client {
                 status: resp.status(),
                 headers: resp.headers().clone(),
                 url: resp.url().clone(),
-                body: Body::Proxied(resp),
+                body: hyper::Response::<reqwest::Body>::from(resp)
+                    .into_body()
+                    .map_err(BoxError::from)
+                    .boxed_unsync(),
                 local: local.clone(),
                 timeout: self.inner.timeout,
                 pending: Bytes::new(),
