@@ -381,27 +381,59 @@ fn verify_by_digest_tag_fallback() {
     verify_by_digest(Kind::Distribution);
 }
 
-/// A forward proxy for plain HTTP on loopback: reads the first request head
-/// of each connection (its target in absolute form, `http://host/path`),
-/// connects to that host and relays the connection both ways. Counts the
-/// connections it relayed. Lives until the test process ends.
-fn start_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+/// What [`start_proxy`] saw.
+#[derive(Default)]
+struct ProxySeen {
+    /// Plain-HTTP connections it forwarded (absolute-form request targets).
+    relayed: std::sync::atomic::AtomicUsize,
+    /// `CONNECT` tunnels it opened.
+    tunnels: std::sync::atomic::AtomicUsize,
+    /// Whether an `Authorization` header went through a tunnel in clear text.
+    clear_credentials: std::sync::atomic::AtomicBool,
+}
+
+/// A forward proxy on loopback, as corporate networks run them: a request
+/// head with an absolute-form target (`GET http://host/path`) is forwarded to
+/// that host; `CONNECT host:port` opens a tunnel (`200`, then bytes both
+/// ways), through which clients speak TLS to the registry. Lives until the
+/// test process ends.
+fn start_proxy() -> (String, std::sync::Arc<ProxySeen>) {
     use std::{
         io::{Read, Write},
         net::{Shutdown, TcpListener, TcpStream},
-        sync::{
-            Arc,
-            atomic::{AtomicUsize, Ordering},
-        },
+        sync::{Arc, atomic::Ordering},
     };
+    /// Copies `from` to `to` until either side closes; flags an
+    /// `Authorization` header seen in the bytes when `watch` is given.
+    fn pump(mut from: TcpStream, mut to: TcpStream, watch: Option<&ProxySeen>) {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if let Some(seen) = watch
+                && buf[..n]
+                    .to_ascii_lowercase()
+                    .windows(b"authorization:".len())
+                    .any(|w| w == b"authorization:")
+            {
+                seen.clear_credentials.store(true, Ordering::SeqCst);
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    }
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let relayed = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&relayed);
+    let seen = Arc::new(ProxySeen::default());
+    let shared = Arc::clone(&seen);
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut client) = conn else { continue };
-            let counter = Arc::clone(&counter);
+            let seen = Arc::clone(&shared);
             std::thread::spawn(move || {
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
@@ -416,27 +448,58 @@ fn start_proxy() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
                     .next()
                     .unwrap_or("")
                     .to_owned();
-                let target = line.split(' ').nth(1).unwrap_or("");
-                let Some(host) = target.strip_prefix("http://").and_then(|r| r.split('/').next()) else {
-                    return;
+                let mut words = line.split(' ');
+                let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                let tunnel = method == "CONNECT";
+                let host = if tunnel {
+                    target
+                } else {
+                    match target.strip_prefix("http://").and_then(|r| r.split('/').next()) {
+                        Some(host) => host,
+                        None => return,
+                    }
                 };
                 let Ok(mut upstream) = TcpStream::connect(host) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\n\r\n");
                     return;
                 };
-                counter.fetch_add(1, Ordering::SeqCst);
-                upstream.write_all(&head).unwrap();
-                let (mut up, mut down) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
-                let forward = std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut down, &mut up);
-                    let _ = up.shutdown(Shutdown::Write);
-                });
-                let _ = std::io::copy(&mut upstream, &mut client);
-                let _ = client.shutdown(Shutdown::Both);
+                if tunnel {
+                    seen.tunnels.fetch_add(1, Ordering::SeqCst);
+                    client
+                        .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                        .unwrap();
+                } else {
+                    seen.relayed.fetch_add(1, Ordering::SeqCst);
+                    upstream.write_all(&head).unwrap();
+                }
+                let (up, down) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
+                let watched = Arc::clone(&seen);
+                let forward = std::thread::spawn(move || pump(down, up, tunnel.then_some(&*watched)));
+                pump(upstream, client, None);
                 let _ = forward.join();
             });
         }
     });
-    (addr, relayed)
+    (addr, seen)
+}
+
+/// Points the process environment's proxy variables at nothing but `set`.
+fn only_proxy_vars(s: &Setup, set: &[(&str, &str)]) {
+    for var in [
+        "ALL_PROXY",
+        "all_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "HTTPS_PROXY",
+        "https_proxy",
+        "NO_PROXY",
+        "no_proxy",
+    ] {
+        s.env.set_var(var, "");
+    }
+    for (var, value) in set {
+        s.env.set_var(var, value);
+    }
 }
 
 /// `HTTP_PROXY` sends the requests through the proxy (signing and
@@ -448,24 +511,71 @@ fn an_http_proxy_from_the_environment_is_used() {
     s.signet_key("k", "ec-256");
     s.policy(&["ca:k"]);
     let image = s.image("proxied/app");
-    let (proxy, relayed) = start_proxy();
-    for var in ["ALL_PROXY", "all_proxy", "http_proxy", "no_proxy"] {
-        s.env.set_var(var, "");
-    }
-    s.env.set_var("HTTP_PROXY", &format!("http://{proxy}"));
-    s.env.set_var("NO_PROXY", "");
+    let (proxy, seen) = start_proxy();
+    only_proxy_vars(&s, &[("HTTP_PROXY", &format!("http://{proxy}"))]);
     s.signet_sign(&image.reference, "k", "jws");
     s.signet_verifies(&image.reference);
-    let through = relayed.load(Ordering::SeqCst);
+    let through = seen.relayed.load(Ordering::SeqCst);
     assert!(through > 0, "no connection went through the proxy");
 
     s.env.set_var("NO_PROXY", "127.0.0.1");
     s.signet_verifies(&image.reference);
     assert_eq!(
-        relayed.load(Ordering::SeqCst),
+        seen.relayed.load(Ordering::SeqCst),
         through,
         "NO_PROXY names the registry: no proxy"
     );
+}
+
+/// `HTTPS_PROXY` and a TLS registry with basic auth: signet tunnels through
+/// the proxy (`CONNECT`) and speaks TLS to the registry inside the tunnel,
+/// with the `--ca-file` roots; signing, listing and verifying work, and the
+/// proxy never sees the credentials.
+#[test]
+fn an_https_proxy_tunnels_to_a_tls_registry() {
+    use std::sync::atomic::Ordering;
+    let s = Setup::new(
+        Kind::Referrers,
+        Options {
+            tls: true,
+            auth: Auth::Basic {
+                username: "alice".into(),
+                password: "wonderland".into(),
+            },
+        },
+    );
+    s.signet_key("k", "ec-256");
+    s.policy(&["ca:k"]);
+    let image = s.image("tunnelled/app");
+    let (proxy, seen) = start_proxy();
+    only_proxy_vars(&s, &[("HTTPS_PROXY", &format!("http://{proxy}"))]);
+    let sig = s.signet_sign(&image.reference, "k", "cose");
+    assert_eq!(s.listed(&image.reference), vec![sig]);
+    s.signet_verifies(&image.reference);
+    assert!(
+        seen.tunnels.load(Ordering::SeqCst) > 0,
+        "no tunnel went through the proxy"
+    );
+    assert_eq!(
+        seen.relayed.load(Ordering::SeqCst),
+        0,
+        "an https registry must be reached through a tunnel, not forwarded"
+    );
+    assert!(
+        !seen.clear_credentials.load(Ordering::SeqCst),
+        "the registry credentials crossed the proxy in clear text"
+    );
+
+    // A proxy that is not there: a clear error naming the registry and the
+    // proxy (not its credentials), no hang.
+    only_proxy_vars(&s, &[("HTTPS_PROXY", "http://user:secret@127.0.0.1:9")]);
+    let out = s.signet(&["verify", &image.reference]);
+    expect(
+        &out,
+        false,
+        &[s.reg.host(), "through the proxy http://127.0.0.1:9 "],
+    );
+    assert!(!text(&out).contains("secret"), "{}", text(&out));
 }
 
 #[test]

@@ -311,11 +311,25 @@ fn proxies() -> Option<&'static Matcher> {
 }
 
 fn is_proxied(url: &Url) -> bool {
-    proxies().is_some_and(|m| {
-        url.as_str()
-            .parse::<hyper::Uri>()
-            .is_ok_and(|uri| m.intercept(&uri).is_some())
-    })
+    intercept(url).is_some()
+}
+
+/// Where the environment's proxy variables send `url`, if anywhere.
+fn intercept(url: &Url) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+    let matcher = proxies()?;
+    matcher.intercept(&url.as_str().parse::<hyper::Uri>().ok()?)
+}
+
+/// The proxy `url` goes through, as an error names it: scheme, host and
+/// port, never the proxy's credentials.
+fn proxy_name(url: &Url) -> String {
+    intercept(url)
+        .and_then(|i| {
+            let uri = i.uri();
+            let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+            Some(format!("{}://{}{port}", uri.scheme_str()?, uri.host()?))
+        })
+        .unwrap_or_else(|| "proxy".into())
 }
 
 impl Client {
@@ -607,7 +621,14 @@ impl Client {
                 ended: false,
                 conn: None,
             }),
-            Ok(Err(e)) => Err(self.transport_error(req.registry, &req.url, &chain(&e), e.is_timeout())),
+            Ok(Err(e)) => {
+                let text = format!(
+                    "{} (sent through the proxy {} that the environment's proxy variables name; NO_PROXY lists hosts reached directly)",
+                    chain(&e),
+                    proxy_name(&req.url)
+                );
+                Err(self.transport_error(req.registry, &req.url, &text, e.is_timeout()))
+            }
             Err(_) => Err(Error::Timeout {
                 url: req.url.to_string(),
                 timeout,
