@@ -52,6 +52,21 @@ impl Setup {
         Self::new(kind, Options::default())
     }
 
+    /// A TLS registry with basic auth as alice / wonderland (the credentials
+    /// in the environment; its CA passed with `--ca-file`).
+    fn tls_basic(kind: Kind) -> Self {
+        Self::new(
+            kind,
+            Options {
+                tls: true,
+                auth: Auth::Basic {
+                    username: "alice".into(),
+                    password: "wonderland".into(),
+                },
+            },
+        )
+    }
+
     /// The flags that point signet at this registry.
     fn signet_flags(&self) -> Vec<String> {
         match self.reg.ca_file() {
@@ -534,16 +549,7 @@ fn an_http_proxy_from_the_environment_is_used() {
 #[test]
 fn an_https_proxy_tunnels_to_a_tls_registry() {
     use std::sync::atomic::Ordering;
-    let s = Setup::new(
-        Kind::Referrers,
-        Options {
-            tls: true,
-            auth: Auth::Basic {
-                username: "alice".into(),
-                password: "wonderland".into(),
-            },
-        },
-    );
+    let s = Setup::tls_basic(Kind::Referrers);
     s.signet_key("k", "ec-256");
     s.policy(&["ca:k"]);
     let image = s.image("tunnelled/app");
@@ -758,16 +764,7 @@ fn copy_of_a_multi_platform_index_with_its_signature() {
 // ------------------------------------------------------------ TLS and auth
 
 fn tls_basic_auth(kind: Kind) {
-    let s = Setup::new(
-        kind,
-        Options {
-            tls: true,
-            auth: Auth::Basic {
-                username: "alice".into(),
-                password: "wonderland".into(),
-            },
-        },
-    );
+    let s = Setup::tls_basic(kind);
     s.signet_key("k", "ec-256");
     s.policy(&["ca:k"]);
     let image = s.image("secure/app");
