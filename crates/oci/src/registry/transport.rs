@@ -320,16 +320,16 @@ fn intercept(url: &Url) -> Option<hyper_util::client::proxy::matcher::Intercept>
     matcher.intercept(&url.as_str().parse::<hyper::Uri>().ok()?)
 }
 
-/// The proxy `url` goes through, as an error names it: scheme, host and
-/// port, never the proxy's credentials.
+/// "the proxy SCHEME://HOST:PORT" that `url` goes through, as an error
+/// names it: never the proxy's credentials.
 fn proxy_name(url: &Url) -> String {
     intercept(url)
         .and_then(|i| {
             let uri = i.uri();
             let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
-            Some(format!("{}://{}{port}", uri.scheme_str()?, uri.host()?))
+            Some(format!("the proxy {}://{}{port}", uri.scheme_str()?, uri.host()?))
         })
-        .unwrap_or_else(|| "proxy".into())
+        .unwrap_or_else(|| "a proxy".into())
 }
 
 impl Client {
@@ -623,7 +623,7 @@ impl Client {
             }),
             Ok(Err(e)) => {
                 let text = format!(
-                    "{} (sent through the proxy {} that the environment's proxy variables name; NO_PROXY lists hosts reached directly)",
+                    "{} (sent through {} that the environment's proxy variables name; NO_PROXY lists hosts reached directly)",
                     chain(&e),
                     proxy_name(&req.url)
                 );
