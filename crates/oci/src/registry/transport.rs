@@ -34,7 +34,10 @@ use hyper::{
     body::{Body as _, Frame, Incoming},
     client::conn::http1::SendRequest,
 };
-use hyper_util::{client::proxy::matcher::Matcher, rt::TokioIo};
+use hyper_util::{
+    client::proxy::matcher::{Intercept, Matcher},
+    rt::TokioIo,
+};
 use reqwest::{
     Method, StatusCode, Url,
     header::{self, HeaderMap, HeaderValue},
@@ -310,26 +313,21 @@ fn proxies() -> Option<&'static Matcher> {
         .as_ref()
 }
 
-fn is_proxied(url: &Url) -> bool {
-    intercept(url).is_some()
-}
-
 /// Where the environment's proxy variables send `url`, if anywhere.
-fn intercept(url: &Url) -> Option<hyper_util::client::proxy::matcher::Intercept> {
+fn intercept(url: &Url) -> Option<Intercept> {
     let matcher = proxies()?;
     matcher.intercept(&url.as_str().parse::<hyper::Uri>().ok()?)
 }
 
-/// "the proxy SCHEME://HOST:PORT" that `url` goes through, as an error
-/// names it: never the proxy's credentials.
-fn proxy_name(url: &Url) -> String {
-    intercept(url)
-        .and_then(|i| {
-            let uri = i.uri();
-            let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
-            Some(format!("the proxy {}://{}{port}", uri.scheme_str()?, uri.host()?))
-        })
-        .unwrap_or_else(|| "a proxy".into())
+/// "the proxy SCHEME://HOST:PORT", as an error names `proxy`: never the
+/// proxy's credentials.
+fn proxy_name(proxy: &Intercept) -> String {
+    let uri = proxy.uri();
+    let port = uri.port_u16().map(|p| format!(":{p}")).unwrap_or_default();
+    match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) => format!("the proxy {scheme}://{host}{port}"),
+        _ => "a proxy".into(),
+    }
 }
 
 impl Client {
@@ -363,8 +361,8 @@ impl Client {
             headers.insert(header::CONTENT_LENGTH, HeaderValue::from(*size));
         }
         let local = self.local()?;
-        if is_proxied(&req.url) {
-            return self.execute_proxied(&local, req, headers, body, timeout);
+        if let Some(proxy) = intercept(&req.url) {
+            return self.execute_proxied(&local, &proxy, req, headers, body, timeout);
         }
         let mut method = req.method.clone();
         let mut url = req.url.clone();
@@ -588,6 +586,7 @@ impl Client {
     fn execute_proxied(
         &self,
         local: &Arc<Local>,
+        proxy: &Intercept,
         req: &Request<'_>,
         headers: HeaderMap,
         body: Payload,
@@ -625,7 +624,7 @@ impl Client {
                 let text = format!(
                     "{} (sent through {} that the environment's proxy variables name; NO_PROXY lists hosts reached directly)",
                     chain(&e),
-                    proxy_name(&req.url)
+                    proxy_name(proxy)
                 );
                 Err(self.transport_error(req.registry, &req.url, &text, e.is_timeout()))
             }
