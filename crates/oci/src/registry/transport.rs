@@ -137,8 +137,11 @@ impl Local {
         }
     }
 
+    /// Runs `f` to completion on this thread. The future is boxed: tokio's
+    /// `block_on` moves it a few times on its way to being polled, and each
+    /// move is a copy in the stack frame (a request's future held five).
     fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime().block_on(f)
+        self.runtime().block_on(Box::pin(f))
     }
 
     fn idle(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, Vec<Idle>>> {
@@ -554,7 +557,10 @@ impl Client {
             };
             let mut send = match ready {
                 Some(send) => send,
-                None => connect(local, origin, tls, connect_timeout).await?,
+                // Boxed: a TLS handshake's state is tens of KiB, and on the
+                // stack every request would probe (fault in) those pages,
+                // on every thread, connection or not.
+                None => Box::pin(connect(local, origin, tls, connect_timeout)).await?,
             };
             let resp = send.send_request(request).await.map_err(Failure::Http)?;
             Ok((resp, send))
