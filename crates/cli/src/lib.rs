@@ -1,11 +1,19 @@
 //! `signet`: sign and verify container images with Notary Project signatures.
 //!
-//! This binary is glue: it parses flags, finds the config directory, and
-//! calls the `notary` and `oci` libraries. Every decision lives in those.
+//! The command line of two binaries: `signet` ([`signet_main`]) and
+//! `signet-server` ([`server_main`]). They parse the same command line; the
+//! services and their administration (`serve`, `signer`, `audit`) run in
+//! `signet-server`, which `signet` starts in its place for those. Keeping
+//! the servers (HTTP servers, SQL stores, PKCS#11) out of `signet` halves it:
+//! a short command such as `signet verify` of one image is mostly process
+//! start, and start-up is paid per page of code and relocated data.
+//!
+//! This is glue: it parses flags, finds the config directory, and calls the
+//! `notary` and `oci` libraries. Every decision lives in those.
 
 use std::{path::PathBuf, process::ExitCode};
 
-use clap::{Args, FromArgMatches, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 /// `println!` and `print!` for every module below: std's panic when stdout
 /// is closed early (`signet ls … | head`); these end the process quietly
@@ -68,62 +76,12 @@ struct GlobalArgs {
     verbose: u8,
 }
 
-impl Cli {
-    /// Parses the command line. `signet verify` — the command scripts and CI
-    /// run most, often once per image — is parsed with only its own
-    /// subcommand built: clap's tree of every subcommand is ~0.5 MB of heap
-    /// and a good part of a short run's start-up. Anything else, including
-    /// `signet --help` and a mistyped subcommand, gets the whole tree.
-    fn parse_args() -> Cli {
-        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        if subcommand_name(&args) == Some("verify") {
-            let matches = Cli::verify_only_command().get_matches_from(&args);
-            match Cli::from_arg_matches(&matches) {
-                Ok(cli) => return cli,
-                Err(e) => e.exit(),
-            }
-        }
-        Cli::parse_from(args)
-    }
-
-    /// The command line parser with only `verify` in it, built from the same
-    /// definitions as the whole one (a test compares their help and errors).
-    fn verify_only_command() -> clap::Command {
-        let verify = verify::Args::augment_args(clap::Command::new("verify"))
-            .about(verify::ABOUT)
-            .long_about(verify::LONG_ABOUT)
-            .after_help(verify::EXAMPLES);
-        let top = clap::Command::new("signet")
-            .version(env!("CARGO_PKG_VERSION"))
-            .propagate_version(true)
-            .max_term_width(100)
-            .subcommand_required(true)
-            .arg_required_else_help(true);
-        GlobalArgs::augment_args(top).subcommand(verify)
-    }
-}
-
-/// The subcommand `args` name: the first argument that is neither a global
-/// option nor its value. `None` when anything else comes before it.
-fn subcommand_name(args: &[std::ffi::OsString]) -> Option<&str> {
-    let mut rest = args.iter().skip(1);
-    while let Some(arg) = rest.next() {
-        let arg = arg.to_str()?;
-        match arg {
-            "--config-dir" => {
-                rest.next()?;
-            }
-            "--verbose" => {}
-            _ if arg.starts_with("--config-dir=") => {}
-            _ if arg.len() > 1 && arg.starts_with('-') && arg[1..].bytes().all(|b| b == b'v') => {}
-            _ if arg.starts_with('-') => return None,
-            _ => return Some(arg),
-        }
-    }
-    None
-}
-
+// `defer`: a subcommand's arguments are only built when that subcommand is
+// the one run. clap's tree of every subcommand and argument is ~0.5 MB of
+// heap and a good part of a short command's start-up (`signet verify` of
+// one image: 0.3 ms of 2.7); `signet --help` still lists every subcommand.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 enum Command {
     /// Sign an artifact in a registry or in an OCI layout on disk.
     ///
@@ -137,7 +95,6 @@ enum Command {
   signet sign --oci-layout ./layout@sha256:<hex> --key acme --signature-format cose --expiry 30d
   signet sign --oci-layout ./layout:v1 -m buildId=1234 -m commit=abc123 --output json")]
     Sign(Box<sign::Args>),
-    // Its texts are constants: the verify-only parser uses them too.
     #[command(about = verify::ABOUT, long_about = verify::LONG_ABOUT, after_help = verify::EXAMPLES)]
     Verify(verify::Args),
     /// List the signatures of an artifact.
@@ -209,9 +166,30 @@ enum Command {
     Quickstart(quickstart::Args),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse_args();
+/// `signet`: runs every subcommand but the services and their
+/// administration, for which it starts `signet-server` in its place.
+pub fn signet_main() -> ExitCode {
+    run(exec_server)
+}
+
+/// `signet-server`: runs every subcommand in this process.
+pub fn server_main() -> ExitCode {
+    run(run_server)
+}
+
+/// What runs `serve`, `signer` and `audit`: [`run_server`] in `signet-server`,
+/// [`exec_server`] in `signet` (so that `signet` does not link them).
+type Servers = fn(Command) -> anyhow::Result<ExitCode>;
+
+fn run(servers: Servers) -> ExitCode {
+    let cli = Cli::parse();
     init_tracing(cli.global.verbose, matches!(cli.command, Command::Serve(_)));
+    if matches!(
+        cli.command,
+        Command::Serve(_) | Command::Signer(_) | Command::Audit(_)
+    ) {
+        return servers(cli.command).unwrap_or_else(|e| output::fail(&e));
+    }
     let config = match config::ConfigDir::resolve(cli.global.config_dir) {
         Ok(c) => c,
         Err(e) => return output::fail(&e),
@@ -231,16 +209,62 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy::run(&config, cmd),
         Command::Plugin(cmd) => plugin::run(&config, cmd),
         Command::Quickstart(args) => quickstart::run(args),
-        Command::Serve(cmd) => serve::run(cmd),
         Command::Bundle(cmd) => bundle::run(&config, cmd),
         Command::Runtime(cmd) => runtime::run(cmd),
-        Command::Signer(cmd) => commands::signer::run(cmd),
-        Command::Audit(cmd) => commands::audit::run(cmd),
+        Command::Serve(_) | Command::Signer(_) | Command::Audit(_) => servers(cli.command),
     };
     match result {
         Ok(code) => code,
         Err(e) => output::fail(&e),
     }
+}
+
+/// `serve`, `signer` and `audit`, in this process.
+fn run_server(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Serve(cmd) => serve::run(cmd),
+        Command::Signer(cmd) => commands::signer::run(cmd),
+        Command::Audit(cmd) => commands::audit::run(cmd),
+        other => anyhow::bail!("not a service command: {other:?}"),
+    }
+}
+
+/// The executable [`exec_server`] runs.
+const SERVER: &str = "signet-server";
+
+/// Replaces this process with `signet-server` and the same arguments (same
+/// PID, signals and exit status, as a service manager expects).
+fn exec_server(_: Command) -> anyhow::Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let server = server_binary()?;
+    let error = std::process::Command::new(&server)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    Err(anyhow::Error::new(error).context(format!("cannot run {}", server.display())))
+}
+
+/// `signet-server` next to this executable (as `cargo install` and the
+/// release archives put them), else the first one on `PATH`.
+fn server_binary() -> anyhow::Result<PathBuf> {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from));
+    if let Some(beside) = dir.as_ref().map(|d| d.join(SERVER)).filter(|p| p.is_file()) {
+        return Ok(beside);
+    }
+    let on_path = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(SERVER))
+        .find(|p| p.is_file());
+    on_path.ok_or_else(|| {
+        anyhow::anyhow!(
+            "`signet serve`, `signet signer` and `signet audit` run {SERVER}, which is neither next to this signet \
+             ({}) nor on PATH. It is built and installed with signet: `cargo install --locked --path crates/cli` \
+             installs both",
+            dir.map_or_else(|| "its directory is unknown".to_owned(), |d| d.display().to_string())
+        )
+    })
 }
 
 fn init_tracing(verbose: u8, service: bool) {
@@ -265,87 +289,91 @@ fn init_tracing(verbose: u8, service: bool) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use clap::CommandFactory;
 
     use super::*;
 
-    fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
-        args.iter().map(Into::into).collect()
-    }
-
-    /// What a parser makes of `args`: the parsed command line, or the error
-    /// (help and version are errors to clap) as the user would see it.
-    fn outcome(cmd: clap::Command, args: &[&str]) -> String {
-        match cmd.try_get_matches_from(args) {
-            Ok(m) => format!("{:?}", Cli::from_arg_matches(&m).map_err(|e| e.to_string())),
-            Err(e) => format!("{:?}: {}", e.kind(), e.render()),
-        }
-    }
-
     #[test]
-    fn the_verify_only_parser_answers_as_the_whole_one() {
-        let cases: &[&[&str]] = &[
-            &["signet", "verify", "--help"],
-            &["signet", "verify", "-h"],
-            &["signet", "verify", "--version"],
-            &["signet", "verify", "--bogus"],
-            &["signet", "verify", "-j", "0", "reg/app:v1"],
-            &["signet", "verify", "-m", "novalue", "reg/app:v1"],
-            &["signet", "verify"],
-            &["signet", "--config-dir", "/x", "verify", "a", "b", "-o", "json"],
-            &[
-                "signet",
-                "-vv",
-                "verify",
-                "--oci-layout",
-                "l:v1",
-                "-m",
-                "k=v",
-                "--config-dir=/y",
-            ],
-            &[
-                "signet",
-                "verify",
-                "--insecure-registry",
-                "h:5000",
-                "h:5000/a:b",
-                "--ca-file",
-                "/c",
-                "-v",
-            ],
-        ];
-        for args in cases {
-            assert_eq!(subcommand_name(&os(args)), Some("verify"), "{args:?}");
-            assert_eq!(
-                outcome(Cli::verify_only_command(), args),
-                outcome(Cli::command(), args),
-                "{args:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn only_a_plain_verify_command_line_takes_the_short_way() {
-        for (args, want) in [
-            (&["signet"][..], None),
-            (&["signet", "--help"], None),
-            (&["signet", "help", "verify"], Some("help")),
-            (&["signet", "sign", "verify"], Some("sign")),
-            (&["signet", "--config-dir"], None),
-            (&["signet", "--config-dir", "verify"], None),
-            (&["signet", "--config-dir", "verify", "verify"], Some("verify")),
-            (&["signet", "-x", "verify"], None),
-            (&["signet", "-vx", "verify"], None),
-            (&["signet", "-v", "--verbose", "verify"], Some("verify")),
-            (&["signet", "--", "verify"], None),
-        ] {
-            assert_eq!(subcommand_name(&os(args)), want, "{args:?}");
-        }
-    }
-
-    #[test]
-    fn both_parsers_are_well_formed() {
+    fn the_parser_is_well_formed() {
         Cli::command().debug_assert();
-        Cli::verify_only_command().debug_assert();
+    }
+
+    /// Every subcommand's texts, as the tree holds them, by its path.
+    fn texts(cmd: &clap::Command, path: &str, out: &mut BTreeMap<String, String>) {
+        for sub in cmd.get_subcommands() {
+            let path = format!("{path} {}", sub.get_name());
+            out.insert(
+                path.clone(),
+                format!("{:?} / {:?}", sub.get_about(), sub.get_long_about()),
+            );
+            texts(sub, &path, out);
+        }
+    }
+
+    /// A deferred subcommand's arguments are added after its own texts: a
+    /// documented `Args` struct flattened into it would replace them (its doc
+    /// comment is an `about` too). Building the tree must change no text.
+    #[test]
+    fn building_a_deferred_subcommand_keeps_its_texts() {
+        let mut cmd = Cli::command();
+        let mut before = BTreeMap::new();
+        texts(&cmd, "signet", &mut before);
+        cmd.build();
+        let mut after = BTreeMap::new();
+        texts(&cmd, "signet", &mut after);
+        let changed: Vec<_> = before
+            .iter()
+            .filter(|(path, text)| after.get(*path) != Some(text))
+            .map(|(path, text)| format!("{path}: {text} -> {:?}", after.get(path)))
+            .collect();
+        assert!(before.len() > 40 && changed.is_empty(), "{changed:#?}");
+    }
+
+    /// Deferred subcommands still parse their own and the global options,
+    /// and still teach in `--help`.
+    #[test]
+    fn deferred_subcommands_parse_and_explain() {
+        let cli = Cli::try_parse_from([
+            "signet",
+            "-v",
+            "verify",
+            "--config-dir=/y",
+            "-o",
+            "json",
+            "r/a:v1",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.config_dir, Some(PathBuf::from("/y")));
+        assert_eq!(cli.global.verbose, 1);
+        match cli.command {
+            Command::Verify(a) => {
+                assert_eq!(a.references, ["r/a:v1"]);
+                assert!(matches!(a.output, output::Format::Json));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        let help = Cli::try_parse_from(["signet", "verify", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            help.starts_with(verify::ABOUT)
+                && help.contains("Several artifacts are verified concurrently")
+                && help.contains("--oci-layout")
+                && help.contains(verify::EXAMPLES),
+            "{help}"
+        );
+        let help = Cli::try_parse_from(["signet", "blob", "sign", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(help.contains("--signature-format"), "{help}");
+        let top = Cli::try_parse_from(["signet", "--help"]).unwrap_err().to_string();
+        assert!(
+            top.contains("verify") && top.contains("quickstart") && top.contains(verify::ABOUT),
+            "{top}"
+        );
+        let bad = Cli::try_parse_from(["signet", "verify", "-j", "0", "r/a:v1"]).unwrap_err();
+        assert_eq!(bad.kind(), clap::error::ErrorKind::ValueValidation);
     }
 }

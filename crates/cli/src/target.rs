@@ -29,7 +29,9 @@ use serde::Deserialize;
 
 use crate::config::ConfigDir;
 
-/// Flags of every command that may reach a registry.
+// Flags of every command that may reach a registry.
+// (Not a doc comment: clap would make it the help text of each command that
+// flattens this, since those commands' arguments are deferred.)
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub struct RegistryArgs {
     /// Reach this registry over plain HTTP instead of HTTPS (HOST[:PORT]).
@@ -52,8 +54,10 @@ pub struct RegistryArgs {
     pub registry_timeout: u64,
 }
 
-/// The one artifact of a command: `REFERENCE` in a registry, or
-/// `--oci-layout DIR:TAG|DIR@DIGEST`, and the registry flags.
+// The one artifact of a command: `REFERENCE` in a registry, or
+// `--oci-layout DIR:TAG|DIR@DIGEST`, and the registry flags.
+// (Not a doc comment: clap would make it the help text of each command that
+// flattens this, since those commands' arguments are deferred.)
 #[derive(Debug, Clone, ClapArgs)]
 pub struct ArtifactArgs {
     /// The artifact in a registry: REGISTRY/REPOSITORY:TAG or

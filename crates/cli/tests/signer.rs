@@ -1491,3 +1491,57 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
     }
     assert!(checked >= 20, "only {checked} routes found in server.rs");
 }
+
+/// `signet signer|serve|audit` run `signet-server` in place of `signet`
+/// (same process, found next to `signet`, else on `PATH`), and say what is
+/// missing when it is nowhere.
+#[test]
+fn service_commands_run_signet_server_in_place() {
+    let tmp = tempfile::tempdir().unwrap();
+    let alone = tmp.path().join("bin");
+    fs::create_dir(&alone).unwrap();
+    let signet = alone.join("signet");
+    fs::copy(SIGNET, &signet).unwrap();
+    let server = Path::new(SIGNET).with_file_name("signet-server");
+    let dir = tmp.path().join("dev");
+    let init = |path: &std::ffi::OsStr| {
+        Command::new(&signet)
+            .args(["signer", "init"])
+            .arg(&dir)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", testkit::revocation::free_port()),
+                "--http-listen",
+                &format!("127.0.0.1:{}", testkit::revocation::free_port()),
+            ])
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    };
+    // Nowhere: a clear error, nothing made.
+    let out = init(std::ffi::OsStr::new("/nonexistent"));
+    expect(
+        &out,
+        false,
+        &["signet-server", "neither next to this signet", "cargo install"],
+    );
+    assert!(!dir.exists());
+    // On PATH.
+    let out = init(server.parent().unwrap().as_os_str());
+    expect(&out, true, &["admin token"]);
+    // The service runs in the process `signet` started as.
+    let mut child = Command::new(&signet)
+        .args(["serve", "signer", "--config"])
+        .arg(dir.join("signer.yaml"))
+        .env("PATH", server.parent().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (line, _reader) = testkit::read_first_line(child.stdout.take().unwrap(), Duration::from_secs(30));
+    let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(line.starts_with("signet signer listening on https://"), "{line}");
+    assert_eq!(exe, fs::canonicalize(&server).unwrap());
+}

@@ -21,7 +21,9 @@ use crate::{
     target::{ArtifactArgs, Location},
 };
 
-/// `--remote` and its companions.
+// `--remote` and its companions.
+// (Not a doc comment: clap would make it the help text of each command that
+// flattens this, since those commands' arguments are deferred.)
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub struct RemoteArgs {
     /// Sign through a Signet signing service at this URL

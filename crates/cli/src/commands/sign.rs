@@ -54,7 +54,9 @@ pub struct Args {
     pub output: Format,
 }
 
-/// `--plugin`, `--id` and `--plugin-config`: sign through a plugin.
+// `--plugin`, `--id` and `--plugin-config`: sign through a plugin.
+// (Not a doc comment: clap would make it the help text of each command that
+// flattens this, since those commands' arguments are deferred.)
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub struct PluginArgs {
     /// Sign through this plugin (installed in <config>/plugins; see `signet plugin list`).
@@ -103,7 +105,9 @@ impl PluginArgs {
     }
 }
 
-/// `--timestamp-url` and `--timestamp-root-cert`, shared by `sign` and `blob sign`.
+// `--timestamp-url` and `--timestamp-root-cert`, shared by `sign` and `blob sign`.
+// (Not a doc comment: clap would make it the help text of each command that
+// flattens this, since those commands' arguments are deferred.)
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub struct TimestampArgs {
     /// RFC 3161 Timestamping Authority (TSA) server URL (http://); the

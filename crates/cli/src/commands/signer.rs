@@ -45,7 +45,9 @@ pub enum Command {
     Profile(ProfileCommand),
 }
 
-/// How to reach the service's API.
+// How to reach the service's API.
+// (Not a doc comment: clap would make it the help text of each command that
+// flattens this, since those commands' arguments are deferred.)
 #[derive(Debug, clap::Args)]
 pub struct ServiceArgs {
     /// The signing service's URL (https://signer.example.com:8443).
