@@ -1373,13 +1373,11 @@ fn profiles_made_through_the_api_sign_change_survive_a_restart_and_are_audited()
     );
 }
 
-#[test]
-fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("dev");
-    let out = Command::new(SIGNET)
+/// `signet signer init DIR` on free loopback ports, run by `signet`.
+fn signer_init(mut signet: Command, dir: &Path) -> std::process::Output {
+    signet
         .args(["signer", "init"])
-        .arg(&dir)
+        .arg(dir)
         .args([
             "--listen",
             &format!("127.0.0.1:{}", testkit::revocation::free_port()),
@@ -1387,7 +1385,14 @@ fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
             &format!("127.0.0.1:{}", testkit::revocation::free_port()),
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn init_makes_a_working_setup_and_the_openapi_document_lists_every_route() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dev");
+    let out = signer_init(Command::new(SIGNET), &dir);
     expect(&out, true, &["admin token"]);
     // init refuses to overwrite.
     let again = Command::new(SIGNET)
@@ -1505,18 +1510,9 @@ fn service_commands_run_signet_server_in_place() {
     let server = Path::new(SIGNET).with_file_name("signet-server");
     let dir = tmp.path().join("dev");
     let init = |path: &std::ffi::OsStr| {
-        Command::new(&signet)
-            .args(["signer", "init"])
-            .arg(&dir)
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{}", testkit::revocation::free_port()),
-                "--http-listen",
-                &format!("127.0.0.1:{}", testkit::revocation::free_port()),
-            ])
-            .env("PATH", path)
-            .output()
-            .unwrap()
+        let mut cmd = Command::new(&signet);
+        cmd.env("PATH", path);
+        signer_init(cmd, &dir)
     };
     // Nowhere: a clear error, nothing made.
     let out = init(std::ffi::OsStr::new("/nonexistent"));
