@@ -284,4 +284,33 @@ fn main() {
         batch[1] / batch[0]
     );
     println!("| HTTP requests, one cold verify | {signet_requests} | {notation_requests} | |");
+    println!("{}", symbol_order_report(&b.installed("signet")));
+}
+
+/// How much of `crates/cli/signet.order` (see `crates/cli/build.rs`) the timed
+/// `signet` still defines: names go stale with toolchain and dependency
+/// updates, and the start-up the order saves goes with them.
+fn symbol_order_report(signet: &Path) -> String {
+    let listed =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("signet.order")).unwrap_or_default();
+    let listed: Vec<&str> = listed.lines().filter(|l| !l.is_empty()).collect();
+    let nm = match Command::new("nm").arg("--defined-only").arg(signet).output() {
+        Ok(out) if out.status.success() => out.stdout,
+        _ => return "symbol order: not checked (no `nm`)".into(),
+    };
+    let defined: std::collections::HashSet<&str> = std::str::from_utf8(&nm)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    let found = listed.iter().filter(|name| defined.contains(*name)).count();
+    let stale = if found * 10 < listed.len() * 9 {
+        " — stale: run scripts/symbol-order"
+    } else {
+        ""
+    };
+    format!(
+        "symbol order: {found} of the {} functions in crates/cli/signet.order are in this signet{stale}",
+        listed.len()
+    )
 }
