@@ -4,7 +4,7 @@
 //! A short `signet verify` is mostly process start, and start-up is page
 //! faults; each fault on the code maps 64 KiB around it. Left to the linker,
 //! the ~1.4 MB of code one verify runs is spread over the 10 MB of the binary
-//! (about 90 faults); packed, it is a few dozen: one verify ~17 % faster
+//! (about 90 faults); packed, it is a few dozen: one verify 11–17 % faster
 //! (interleaved runs, same registry). The list is symbol names, so it goes
 //! stale when the toolchain or a dependency changes: the linker then simply
 //! places the names it no longer finds nowhere special. `scripts/symbol-order`
