@@ -184,12 +184,6 @@ type Servers = fn(Command) -> anyhow::Result<ExitCode>;
 fn run(servers: Servers) -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.verbose, matches!(cli.command, Command::Serve(_)));
-    if matches!(
-        cli.command,
-        Command::Serve(_) | Command::Signer(_) | Command::Audit(_)
-    ) {
-        return servers(cli.command).unwrap_or_else(|e| output::fail(&e));
-    }
     let config = match config::ConfigDir::resolve(cli.global.config_dir) {
         Ok(c) => c,
         Err(e) => return output::fail(&e),
