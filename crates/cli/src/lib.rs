@@ -174,6 +174,9 @@ pub fn signet_main() -> ExitCode {
 
 /// `signet-server`: runs every subcommand in this process.
 pub fn server_main() -> ExitCode {
+    if let Err(e) = check_caller_version(std::env::var_os(CALLER_VERSION)) {
+        return output::fail(&e);
+    }
     run(run_server)
 }
 
@@ -226,6 +229,28 @@ fn run_server(command: Command) -> anyhow::Result<ExitCode> {
 /// The executable [`exec_server`] runs.
 const SERVER: &str = "signet-server";
 
+/// The version of the `signet` that started `signet-server`, in its
+/// environment: the two come from one build, and a `signet-server` found on
+/// `PATH` may be an older install, whose command line differs.
+const CALLER_VERSION: &str = "SIGNET_CALLER_VERSION";
+
+/// Refuses to run for a `signet` of another version (see [`CALLER_VERSION`]).
+fn check_caller_version(caller: Option<std::ffi::OsString>) -> anyhow::Result<()> {
+    let ours = env!("CARGO_PKG_VERSION");
+    match caller {
+        Some(v) if v != ours => {
+            let here = std::env::current_exe().map_or_else(|_| SERVER.into(), |p| p.display().to_string());
+            anyhow::bail!(
+                "{here} is version {ours}, but the signet that started it is version {}: signet runs the \
+                 {SERVER} next to it, else the first one on PATH. Install the two together (`cargo install \
+                 --locked --path crates/cli` installs both)",
+                v.to_string_lossy()
+            )
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Replaces this process with `signet-server` and the same arguments (same
 /// PID, signals and exit status, as a service manager expects).
 fn exec_server(_: Command) -> anyhow::Result<ExitCode> {
@@ -233,6 +258,7 @@ fn exec_server(_: Command) -> anyhow::Result<ExitCode> {
     let server = server_binary()?;
     let error = std::process::Command::new(&server)
         .args(std::env::args_os().skip(1))
+        .env(CALLER_VERSION, env!("CARGO_PKG_VERSION"))
         .exec();
     Err(anyhow::Error::new(error).context(format!("cannot run {}", server.display())))
 }

@@ -1536,8 +1536,29 @@ fn service_commands_run_signet_server_in_place() {
         .unwrap();
     let (line, _reader) = testkit::read_first_line(child.stdout.take().unwrap(), Duration::from_secs(30));
     let exe = fs::read_link(format!("/proc/{}/exe", child.id())).unwrap();
+    let environ = fs::read(format!("/proc/{}/environ", child.id())).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(line.starts_with("signet signer listening on https://"), "{line}");
     assert_eq!(exe, fs::canonicalize(&server).unwrap());
+    // It told signet-server its version, and a signet-server of another
+    // version (an old install on PATH) refuses to run for it.
+    let told = format!("SIGNET_CALLER_VERSION={}", env!("CARGO_PKG_VERSION"));
+    assert!(
+        environ.split(|b| *b == 0).any(|v| v == told.as_bytes()),
+        "{told} not passed"
+    );
+    let mut cmd = Command::new(&server);
+    cmd.env("SIGNET_CALLER_VERSION", "0.0.1-old");
+    let out = signer_init(cmd, &tmp.path().join("skew"));
+    expect(
+        &out,
+        false,
+        &[
+            &format!("is version {}", env!("CARGO_PKG_VERSION")),
+            "the signet that started it is version 0.0.1-old",
+            "Install the two together",
+        ],
+    );
+    assert!(!tmp.path().join("skew").exists());
 }
